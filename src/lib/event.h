@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * event.h - the service scaffold every tern daemon runs on (sd-event + varlink)
+ *
+ * service_main() is the run() skeleton of systemd's small daemons with the process-lifetime
+ * rules of Postfix's single/multi servers: parse -c/-v, load main.cf (a bad value stops us
+ * before anything else happens), open the log, take the listening socket from systemd
+ * (LISTEN_FDS, name "varlink") or bind runtime_directory/SOCKET by hand, READY=1 and STATUS=,
+ * run, STOPPING=1. SIGTERM and SIGINT end the loop cleanly; WATCHDOG=1 is sent when the unit
+ * sets WatchdogSec=.
+ *
+ * Lifetime (socket-activated only: systemd starts us again on the next connection):
+ *  - max_idle: exit after that long with no client connected and no background work;
+ *  - max_use: after that many connections stop accepting, exit when the last one is done.
+ * Run by hand the daemon serves until it is stopped. A long-running daemon (qmgr) ignores both.
+ * ipc_timeout drops a client that stalls inside a message or does not read; daemon_timeout is
+ * the most a call may stay pending before the process gives up (Postfix's watchdog).
+ */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "conf.h"
+#include "macro.h"
+#include "varlink.h"
+
+typedef struct Service Service;
+
+typedef struct ServiceSpec {
+        const char *program;            /* "flush": log identifier tern/flush, [flush] section */
+        const char *socket;             /* file name under runtime_directory; NULL: the program name */
+        const char *description;        /* one line for --help */
+        bool long_running;              /* max_idle and max_use do not apply (qmgr) */
+        mode_t socket_mode;             /* run by hand: the bound socket's mode (0: 0660) */
+        /* set up interfaces and state; called after configuration and logging, before listening */
+        int (*setup)(Service *s, void *userdata);
+        void *userdata;
+} ServiceSpec;
+
+/* service_main - the whole life of a daemon; returns the process exit status */
+int service_main(const ServiceSpec *spec, int argc, char **argv);
+
+sd_event *service_event(Service *s);
+const Conf *service_conf(Service *s);
+VarlinkServer *service_varlink(Service *s);
+const char *service_socket_path(Service *s);
+bool service_socket_activated(Service *s);
+
+/* service_status - STATUS= for systemctl status (and a debug line) */
+void service_status(Service *s, const char *format, ...) _printf_(2, 3);
+
+/* Background work that must finish before an idle exit (refresh, purge). */
+void service_hold(Service *s);
+void service_release(Service *s);
+
+/* service_runtime_path - runtime_directory/NAME, malloc'ed */
+int service_runtime_path(const Conf *c, const char *name, char **ret);

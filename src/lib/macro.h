@@ -1,0 +1,100 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * macro.h - small helpers every tern source file may use
+ *
+ * Ownership follows systemd's idiom: a variable declared with _cleanup_(freep) is freed when it
+ * goes out of scope; TAKE_PTR()/TAKE_FD() hand ownership on and leave NULL/-EBADF behind, so the
+ * cleanup becomes a no-op.
+ */
+#pragma once
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((__cleanup__(f)))
+#define _unused_ __attribute__((__unused__))
+#define _printf_(a, b) __attribute__((__format__(printf, a, b)))
+#define _noreturn_ __attribute__((__noreturn__))
+#define _public_ __attribute__((__visibility__("default")))
+
+#define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#define TAKE_PTR(p)                            \
+        ({                                     \
+                __typeof__(p) _ptr_ = (p);     \
+                (p) = NULL;                    \
+                _ptr_;                         \
+        })
+
+#define TAKE_FD(fd)                            \
+        ({                                     \
+                int _fd_ = (fd);               \
+                (fd) = -EBADF;                 \
+                _fd_;                          \
+        })
+
+#define ASSERT_PTR(p)                          \
+        ({                                     \
+                __typeof__(p) _p_ = (p);       \
+                assert(_p_);                   \
+                _p_;                           \
+        })
+
+#define streq(a, b) (strcmp((a), (b)) == 0)
+#define strneq(a, b, n) (strncmp((a), (b), (n)) == 0)
+#define isempty(s) (!(s) || !*(s))
+
+static inline void freep(void *p)
+{
+        free(*(void **) p);
+}
+
+/* safe_close - close fd if valid, keep errno, return -EBADF for "fd = safe_close(fd)" */
+static inline int safe_close(int fd)
+{
+        if (fd >= 0) {
+                int saved = errno;
+                (void) close(fd);
+                errno = saved;
+        }
+        return -EBADF;
+}
+
+static inline void closep(int *fd)
+{
+        safe_close(*fd);
+}
+
+/* close_many - close an array of descriptors (entries < 0 are skipped) */
+static inline void close_many(const int *fds, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                safe_close(fds[i]);
+}
+
+static inline const char *strempty(const char *s)
+{
+        return s ? s : "";
+}
+
+static inline const char *strna(const char *s)
+{
+        return s ? s : "n/a";
+}
+
+#define DEFINE_TRIVIAL_CLEANUP_FUNC(type, func)        \
+        static inline void func##p(type *p)            \
+        {                                              \
+                if (*p)                                \
+                        func(*p);                      \
+        }
+
+#define USEC_PER_SEC ((uint64_t) 1000000ULL)
+#define USEC_PER_MSEC ((uint64_t) 1000ULL)
