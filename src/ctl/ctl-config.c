@@ -25,7 +25,7 @@ static const char *config_value(const Conf *c, const ConfParam *p, const ConfigA
 {
         if (a->defaults)
                 return p->default_value;
-        return a->expand ? conf_get_value(c, p->name) : conf_get_raw(c, p->name);
+        return a->expand ? conf_get_string(c, p->name) : conf_get_raw(c, p->name);
 }
 
 static void config_emit(const CtlOptions *o, json_t *out, const char *name, const char *value)
@@ -76,7 +76,7 @@ int ctl_verb_config(CtlOptions *o, int argc, char **argv)
         }
 
         path = conf_path(o->config_path);
-        if (!o->config_path && !getenv("TERN_CONFIG") && access(path, F_OK) < 0)
+        if (!o->config_path && isempty(getenv("TERN_CONFIG")) && access(path, F_OK) < 0)
                 path = NULL;
         r = conf_load(a.defaults ? NULL : path, program, &conf, &error);
         if (r < 0) {

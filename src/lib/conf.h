@@ -33,7 +33,8 @@ typedef struct ConfParam {
         ConfType type;
         const char *default_value; /* as Postfix writes it, may contain $name */
         char default_unit;      /* CONF_TIME only: 's', 'm', 'h', 'd' or 'w' */
-        int64_t min, max;       /* CONF_INT, CONF_TIME (seconds), CONF_SIZE: accepted range; 0,0 = any >= 0 */
+        int64_t min, max;       /* CONF_INT, CONF_TIME (seconds), CONF_SIZE: accepted range; 0,0 = any >= 0;
+                                   max 0 = the type's own limit (INT32_MAX for int and time) */
         const char *readers;    /* programs that read it, space separated: "flush qmgr" */
         const char *summary;    /* one line for ternctl config and the man page */
 } ConfParam;
@@ -78,9 +79,6 @@ uint64_t conf_get_size(const Conf *c, const char *name);        /* bytes */
 /* NULL-terminated vector of the list's elements; owned by the Conf */
 char *const *conf_get_list(const Conf *c, const char *name);
 
-/* conf_get_value - the expanded value of any parameter, as text (for ternctl config -x) */
-const char *conf_get_value(const Conf *c, const char *name);
-
 /* The value as written (after joining continuation lines, before expansion), and where it came from */
 const char *conf_get_raw(const Conf *c, const char *name);
 bool conf_is_default(const Conf *c, const char *name);
@@ -90,6 +88,20 @@ size_t conf_unknown(const Conf *c, const char *const **ret_names, const char *co
 
 /* The [transport] section in file order */
 size_t conf_transport(const Conf *c, const ConfTransportEntry **ret);
+
+/*
+ * Per-transport overrides, Postfix's <transport>_<suffix> parameters, as the program's scope sees
+ * them. SUFFIX (without the leading '_') is one of: destination_concurrency_limit,
+ * destination_recipient_limit, initial_destination_concurrency,
+ * destination_concurrency_failed_cohort_limit (int); destination_rate_delay, transport_rate_delay
+ * (time, seconds); destination_concurrency_positive_feedback,
+ * destination_concurrency_negative_feedback (string). Returns -ENOENT when
+ * <transport>_<suffix> is not set (use the default_... parameter then), -EINVAL for an unknown
+ * suffix or one of another type. *ret is owned by the Conf.
+ */
+int conf_get_transport_int(const Conf *c, const char *transport, const char *suffix, int64_t *ret);
+int conf_get_transport_time(const Conf *c, const char *transport, const char *suffix, int64_t *ret);
+int conf_get_transport_string(const Conf *c, const char *transport, const char *suffix, const char **ret);
 
 /* conf_parse_time - parse "30s", "5m", "10" (with default unit), ... into seconds; pure */
 int conf_parse_time(const char *s, char default_unit, int64_t *ret);
