@@ -1,0 +1,648 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# run.sh - tern's units and service scaffold under a real systemd as PID 1 (meson suite 'systemd')
+#
+#   run.sh SOURCE_ROOT BUILD_ROOT TESTD TERNCTL
+#
+# What it tests: that tern's unit files, sysusers.d and tmpfiles.d work under a real service
+# manager, and that the scaffold every daemon runs on (src/lib/event.c, through tern-testd)
+# keeps the systemd protocol: socket activation with the name "varlink", READY=1 (Type=notify),
+# STATUS=, idle exit after max_idle and re-activation, WATCHDOG=1, STOPPING=1 and a clean exit
+# on SIGTERM, journal fields, tern.target, and a bad main.cf that stops the daemon from starting.
+#
+# How: systemd boots as PID 1 in a throwaway container (systemd-nspawn --directory=/
+# --volatile=yes: the host's /usr read-only over a tmpfs root), exactly as
+# /work/shared/reference/systemd-testing.md, recipe A, checked on the CI machines. A lab directory
+# is bound at /lab and the build tree read-only at /tern-build. The units go into the container's
+# /run/systemd/system with every Exec*= program pointed at /tern-build (units-lib.sh);
+# sysusers.d and tmpfiles.d are applied inside the container. The script drives the container with
+# `nsenter -t <its PID 1> -a`; the host's /run/systemd/system is never created. PID 1 logs at
+# debug level so that the journal shows each notification message (READY=1, STOPPING=1, ...).
+#
+# Output is TAP (`ok N - name` / `not ok N - name`, diagnostics as `# ...`) and a last line
+# `N passed, M failed, K skipped`. Exit 0 if nothing failed, 1 otherwise, 77 (skipped) without
+# root, systemd-nspawn or nsenter, or on a host whose PID 1 is systemd (recipe A is for hosts
+# where it is not; nothing else was tested).
+#
+# Bounds: every wait is a poll with a limit and every command run in the container has a
+# timeout, so a hang fails a check instead of the CI job; a run takes about 12 s. The container is
+# powered off, its cgroups, the tmpfs on /run/systemd/nspawn (if this script mounted it) and the
+# lab are removed on every exit (trap). TERN_SYSTEMD_KEEP_LAB=1 keeps the lab (nspawn.log, the
+# container's journal export) for a post-mortem.
+set -euo pipefail
+
+if [ $# -ne 4 ]; then
+        echo "usage: $0 SOURCE_ROOT BUILD_ROOT TESTD TERNCTL" >&2
+        exit 2
+fi
+SOURCE_ROOT=$(readlink -f "$1")
+BUILD_ROOT=$(readlink -f "$2")
+TESTD=$(readlink -f "$3")
+TERNCTL=$(readlink -f "$4")
+HERE=$(dirname "$(readlink -f "$0")")
+# shellcheck source=units-lib.sh
+. "$HERE/units-lib.sh"
+
+# Where the build tree appears inside the container, and the programs there.
+CT_BUILD=/tern-build
+CT_TESTD=$CT_BUILD/${TESTD#"$BUILD_ROOT"/}
+CT_TERNCTL=$CT_BUILD/${TERNCTL#"$BUILD_ROOT"/}
+SOCKET=/run/tern/test
+MACHINE=tern-test
+# max_idle in the test's main.cf, seconds; the idle checks' bounds derive from it
+MAX_IDLE=2
+# limits for waits (seconds)
+BOOT_TIMEOUT=60
+WAIT_TIMEOUT=10
+CMD_TIMEOUT=20
+
+skip() {
+        echo "1..0 # SKIP $*"
+        exit 77
+}
+
+[ "$(id -u)" -eq 0 ] || skip "needs root (systemd-nspawn)"
+command -v systemd-nspawn >/dev/null || skip "systemd-nspawn missing (Debian: systemd-container)"
+command -v nsenter >/dev/null || skip "nsenter missing (util-linux)"
+[ -d /run/systemd/system ] && skip "the host runs systemd as PID 1; run.sh follows recipe A for hosts that do not"
+[ -d /run/systemd ] || skip "no /run/systemd on the host"
+if [ ! -x "$TESTD" ] || [ ! -x "$TERNCTL" ]; then
+        echo "Bail out! $TESTD or $TERNCTL is not built"
+        exit 1
+fi
+case $TESTD$TERNCTL in
+"$BUILD_ROOT"/*"$BUILD_ROOT"/*) ;;
+*) echo "Bail out! $TESTD and $TERNCTL must be inside $BUILD_ROOT"; exit 1 ;;
+esac
+
+# ---- setup and teardown ------------------------------------------------------------------------
+
+LAB=
+NSPID=
+L=
+CGROUP=tern-nspawn-$$
+CGROUP_DIRS=()
+NSPAWN_TMPFS_MOUNTED=no
+# Host paths that this run creates as a side effect and removes again: /run/systemd/nspawn (the
+# tmpfs mount point), /run/systemd/nspawn-root (nspawn's mount point for --directory=/).
+HOST_DIRS_CREATED=()
+
+cleanup() {
+        local rc=$? i
+        set +e
+        if [ -n "$NSPID" ] && kill -0 "$NSPID" 2>/dev/null; then
+                if [ -n "$L" ] && [ -n "$LAB" ]; then
+                        timeout 10 nsenter -t "$L" -a journalctl -o export >"$LAB/journal.export" 2>/dev/null
+                fi
+                kill -TERM "$NSPID"
+                for ((i = 0; i < 100; i++)); do kill -0 "$NSPID" 2>/dev/null || break; sleep 0.1; done
+                if kill -0 "$NSPID" 2>/dev/null; then
+                        echo "# container did not power off in 10 s: killing it"
+                        kill -KILL "$NSPID"
+                        [ -n "$L" ] && kill -KILL "$L" 2>/dev/null
+                fi
+                wait "$NSPID" 2>/dev/null
+        fi
+        for d in "${CGROUP_DIRS[@]}"; do
+                # children first (payload, supervisor, and what the container made below them)
+                [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
+                [ -d "$d" ] && echo "# could not remove cgroup $d"
+        done
+        if [ "$NSPAWN_TMPFS_MOUNTED" = yes ]; then
+                umount -n /run/systemd/nspawn || umount -n -l /run/systemd/nspawn
+        fi
+        for d in "${HOST_DIRS_CREATED[@]}"; do
+                rmdir "$d" || echo "# could not remove $d"
+        done
+        if [ -n "$LAB" ]; then
+                if [ "${TERN_SYSTEMD_KEEP_LAB:-0}" = 1 ]; then
+                        echo "# lab kept: $LAB"
+                else
+                        rm -rf "$LAB"
+                fi
+        fi
+        exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Only one run at a time on a machine: runs share /run/systemd/nspawn and the host's network.
+# The lock is on the directory itself, so that no lock file is left behind.
+exec 9</run/systemd
+flock -w 120 9 || { echo "Bail out! another run.sh holds the lock on /run/systemd"; exit 1; }
+
+LAB=$(mktemp -d /tmp/tern-systemd.XXXXXX)
+chmod 0755 "$LAB"
+
+# cgroup_roots - where a cgroup for the container goes: hybrid (v1 name=systemd + unified) or v2
+cgroup_roots() {
+        if [ -d /sys/fs/cgroup/unified ] && [ -d /sys/fs/cgroup/systemd ]; then
+                echo /sys/fs/cgroup/unified /sys/fs/cgroup/systemd
+        elif [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+                echo /sys/fs/cgroup
+        else
+                return 1
+        fi
+}
+
+# in_ct CMD... - run CMD inside the container, bounded
+in_ct() {
+        timeout "$CMD_TIMEOUT" nsenter -t "$L" -a "$@"
+}
+
+# set_ct_root - CT_ROOT: the container's root directory as the host sees it, after checking that
+# it really is the container's and not the host's (units written to the host's
+# /run/systemd/system would make every tool on the host believe systemd is PID 1). If the
+# container dies, /proc/$L is gone and writes below CT_ROOT fail.
+CT_ROOT=/nonexistent
+set_ct_root() {
+        local root=/proc/$L/root
+        if [ "$(stat -L -c %d:%i "$root/")" = "$(stat -L -c %d:%i /)" ]; then
+                echo "Bail out! /proc/$L/root is the host's root"
+                exit 1
+        fi
+        CT_ROOT=$root
+}
+
+boot_container() {
+        local roots r i st=
+
+        for d in /run/systemd/nspawn /run/systemd/nspawn-root; do
+                [ -d "$d" ] || HOST_DIRS_CREATED+=("$d")
+        done
+        mkdir -p /run/systemd/nspawn
+        # nspawn refuses to work unless /run/systemd/nspawn is on a tmpfs; /run is not one here.
+        # -n: no /run/mount/utab (util-linux would create /run/mount for it)
+        if ! mountpoint -q /run/systemd/nspawn; then
+                mount -n -t tmpfs -o mode=0755 tmpfs /run/systemd/nspawn
+                NSPAWN_TMPFS_MOUNTED=yes
+        fi
+        roots=$(cgroup_roots) || { echo "Bail out! no cgroup hierarchy found"; exit 1; }
+        for r in $roots; do
+                CGROUP_DIRS+=("$r/$CGROUP")
+        done
+
+        # --register=no --keep-unit: there is no host systemd or machined to talk to;
+        # systemd.unit=basic.target: none of the host's enabled services start;
+        # systemd.firstboot=off: the first-boot wizard would wait for a console forever.
+        (
+                for d in "${CGROUP_DIRS[@]}"; do
+                        mkdir -p "$d"
+                        echo "$BASHPID" >"$d/cgroup.procs"
+                done
+                exec systemd-nspawn --quiet --directory=/ --volatile=yes --register=no --keep-unit \
+                        -M "$MACHINE" --bind="$LAB":/lab --bind-ro="$BUILD_ROOT":"$CT_BUILD" \
+                        --console=passive -b -- systemd.unit=basic.target systemd.firstboot=off
+        ) </dev/null >"$LAB/nspawn.log" 2>&1 &
+        NSPID=$!
+
+        for ((i = 0; i < 200; i++)); do
+                L=$(pgrep -P "$NSPID" -x systemd || true)
+                [ -n "$L" ] && break
+                kill -0 "$NSPID" 2>/dev/null || break
+                sleep 0.05
+        done
+        if [ -z "$L" ]; then
+                echo "Bail out! systemd did not start in the container"
+                sed 's/^/# /' "$LAB/nspawn.log"
+                exit 1
+        fi
+        for ((i = 0; i < BOOT_TIMEOUT * 10; i++)); do
+                st=$(in_ct systemctl is-system-running 2>/dev/null || true)
+                case $st in running | degraded) break ;; esac
+                sleep 0.1
+        done
+        case $st in
+        running | degraded) ;;
+        *)
+                echo "Bail out! the container did not boot in $BOOT_TIMEOUT s (state: ${st:-?})"
+                sed 's/^/# /' "$LAB/nspawn.log" | tail -30
+                exit 1
+                ;;
+        esac
+        echo "# container booted ($st), PID 1 is host PID $L"
+        set_ct_root
+}
+
+# write_main_cf TEXT - the container's /etc/tern/main.cf
+write_main_cf() {
+        mkdir -p "$CT_ROOT/etc/tern"
+        printf '%s\n' "$1" >"$CT_ROOT/etc/tern/main.cf"
+}
+
+MAIN_CF="# tern main.cf for the systemd suite
+runtime_directory = /run/tern
+max_idle = ${MAX_IDLE}s"
+
+install_tern() {
+        local root=$CT_ROOT u
+
+        mkdir -p "$root/run/sysusers.d" "$root/run/tmpfiles.d" "$root/run/systemd/system"
+        cp "$SOURCE_ROOT/units/sysusers.d/tern.conf" "$root/run/sysusers.d/tern.conf"
+        cp "$SOURCE_ROOT/units/tmpfiles.d/tern.conf" "$root/run/tmpfiles.d/tern.conf"
+        in_ct systemd-sysusers /run/sysusers.d/tern.conf 2>&1 | sed 's/^/# /'
+        in_ct systemd-tmpfiles --create /run/tmpfiles.d/tern.conf 2>&1 | sed 's/^/# /'
+
+        # tern's units as meson configured them, and the suite's test units
+        for u in "$BUILD_ROOT"/units/*.target "$BUILD_ROOT"/units/*.socket "$BUILD_ROOT"/units/*.service \
+                 "$BUILD_ROOT"/units/*.timer "$SOURCE_ROOT"/tests/systemd/units/*; do
+                [ -f "$u" ] || continue
+                unit_localize "$u" "$root/run/systemd/system/${u##*/}" "$BUILD_ROOT" "$CT_BUILD"
+                echo "# installed ${u##*/}"
+        done
+
+        # The compiled-in main.cf path follows the build's prefix (/usr/local/etc/... here), which
+        # is the host's read-only /usr inside the container: point TERN_CONFIG at /etc/tern.
+        mkdir -p "$root/run/systemd/system/tern-testd.service.d"
+        {
+                echo "[Service]"
+                echo "Environment=TERN_CONFIG=/etc/tern/main.cf"
+        } >"$root/run/systemd/system/tern-testd.service.d/test.conf"
+        write_main_cf "$MAIN_CF"
+
+        in_ct systemctl daemon-reload
+        # every notification message (READY=1, STOPPING=1, ...) in the journal
+        in_ct systemctl log-level debug
+}
+
+# ---- helpers for checks ------------------------------------------------------------------------
+
+N=0
+PASSED=0
+FAILED=0
+SKIPPED=0
+
+# check NAME FUNCTION - run one sub-test; its output becomes TAP diagnostics
+check() {
+        local name=$1 fn=$2 out rc=0
+        N=$((N + 1))
+        # in this shell, not a subshell: sub-tests set variables and start background clients
+        "$fn" >"$LAB/check.out" 2>&1 || rc=$?
+        out=$(cat "$LAB/check.out")
+        if [ "$rc" -eq 0 ]; then
+                echo "ok $N - $name"
+                PASSED=$((PASSED + 1))
+        else
+                echo "not ok $N - $name"
+                FAILED=$((FAILED + 1))
+        fi
+        [ -z "$out" ] || printf '%s\n' "$out" | sed 's/^/#   /'
+}
+
+# skip_check NAME REASON
+skip_check() {
+        N=$((N + 1))
+        echo "ok $N - $1 # SKIP $2"
+        SKIPPED=$((SKIPPED + 1))
+}
+
+# prop UNIT PROPERTY - one property from systemctl show
+prop() {
+        in_ct systemctl show -P "$2" "$1"
+}
+
+# expect WHAT GOT WANT - compare and say what differed
+expect() {
+        if [ "$2" != "$3" ]; then
+                echo "$1: expected '$3', got '$2'"
+                return 1
+        fi
+}
+
+# wait_for DESCRIPTION SECONDS CMD... - poll CMD every 0.1 s until it succeeds or time is up
+wait_for() {
+        local what=$1 limit=$2 i
+        shift 2
+        for ((i = 0; i < limit * 10; i++)); do
+                "$@" >/dev/null 2>&1 && return 0
+                sleep 0.1
+        done
+        echo "timed out after ${limit}s waiting for: $what"
+        return 1
+}
+
+state_is() {
+        [ "$(prop "$1" ActiveState)" = "$2" ]
+}
+
+# ternctl ARGS... - the built ternctl, run inside the container as root
+ternctl() {
+        in_ct "$CT_TERNCTL" --timeout 15 "$@"
+}
+
+# hold_connection MS TAG - a client that stays connected for MS milliseconds (io.tern.Test.Sleep),
+# in the background; sets HOLD_PID, output in $LAB/hold-TAG.out
+hold_connection() {
+        ternctl --json call "$SOCKET" io.tern.Test.Sleep "{\"milliseconds\": $1, \"tag\": \"$2\"}" \
+                >"$LAB/hold-$2.out" 2>&1 &
+        HOLD_PID=$!
+}
+
+# wait_pid PID SECONDS - wait for a background job, bounded; returns its exit status
+wait_pid() {
+        local i
+        for ((i = 0; i < $2 * 10; i++)); do
+                kill -0 "$1" 2>/dev/null || break
+                sleep 0.1
+        done
+        if kill -0 "$1" 2>/dev/null; then
+                echo "process $1 still running after $2 s"
+                kill "$1" 2>/dev/null || true
+                wait "$1" 2>/dev/null || true
+                return 124
+        fi
+        wait "$1"
+}
+
+# journal_has PATTERN ARGS... - the container's journal (journalctl ARGS) has a line matching PATTERN
+journal_has() {
+        local pattern=$1
+        shift
+        # not grep -q: with pipefail, journalctl's SIGPIPE would make a match fail
+        in_ct journalctl --no-pager -o cat "$@" | grep -- "$pattern" >/dev/null
+}
+
+now_ms() {
+        date +%s%3N
+}
+
+# ---- sub-tests ---------------------------------------------------------------------------------
+
+t_sysusers() {
+        local pw uid gid home shell
+        pw=$(in_ct getent passwd tern) || { echo "no user tern"; return 1; }
+        echo "$pw"
+        IFS=: read -r _ _ uid gid _ home shell <<<"$pw"
+        in_ct getent group tern >/dev/null || { echo "no group tern"; return 1; }
+        if [ "$uid" -le 0 ] || [ "$uid" -ge 1000 ]; then
+                echo "uid $uid is not a system uid"
+                return 1
+        fi
+        expect "home" "$home" /var/spool/tern || return 1
+        case $shell in */nologin) ;; *) echo "shell $shell is a login shell"; return 1 ;; esac
+        expect "primary group" "$(in_ct getent group "$gid" | cut -d: -f1)" tern
+}
+
+t_tmpfiles() {
+        local d got bad=0
+        got=$(in_ct stat -c '%n %a %U:%G %F' /var/spool/tern /run/tern)
+        expect "spool" "$(sed -n 1p <<<"$got")" "/var/spool/tern 755 root:root directory" || bad=1
+        expect "runtime" "$(sed -n 2p <<<"$got")" "/run/tern 755 root:tern directory" || bad=1
+        for d in incoming active deferred hold corrupt defer bounce flush; do
+                got=$(in_ct stat -c '%a %U:%G %F' "/var/spool/tern/$d") || { bad=1; continue; }
+                expect "/var/spool/tern/$d" "$got" "700 tern:tern directory" || bad=1
+        done
+        return "$bad"
+}
+
+t_units_loaded() {
+        local u bad=0 st
+        for u in tern.target tern-testd.socket tern-testd.service; do
+                st=$(prop "$u" LoadState)
+                expect "$u LoadState" "$st" loaded || bad=1
+        done
+        # what systemd said while loading them (unknown keys, bad values)
+        if in_ct journalctl --no-pager -o cat -p warning _PID=1 | grep -E '/run/systemd/system/tern[^ ]*:[0-9]+:'; then
+                echo "systemd complained about a tern unit (above)"
+                bad=1
+        fi
+        return "$bad"
+}
+
+t_socket_start() {
+        in_ct systemctl start tern-testd.socket || return 1
+        expect "socket state" "$(prop tern-testd.socket ActiveState)/$(prop tern-testd.socket SubState)" \
+                active/listening || return 1
+        expect "socket file" "$(in_ct stat -c '%a %U:%G %F' "$SOCKET")" "660 root:tern socket"
+}
+
+t_not_running_before_call() {
+        expect "service state" "$(prop tern-testd.service ActiveState)" inactive || return 1
+        expect "MainPID" "$(prop tern-testd.service MainPID)" 0
+}
+
+# The first connection starts the service; this client stays connected for 3 s, longer than
+# max_idle, so the checks below see one running instance.
+HOLD_MS=$(((MAX_IDLE + 1) * 1000))
+MAIN_PID=
+t_call_activates() {
+        hold_connection "$HOLD_MS" first
+        FIRST_HOLD_PID=$HOLD_PID
+        wait_for "tern-testd.service active" "$WAIT_TIMEOUT" state_is tern-testd.service active || return 1
+        MAIN_PID=$(prop tern-testd.service MainPID)
+        local reply
+        reply=$(ternctl --json call "$SOCKET" io.tern.Test.Echo '{"text": "activated"}') || return 1
+        expect "Echo reply" "$reply" '{"text":"activated"}' || return 1
+        expect "MainPID after a second call" "$(prop tern-testd.service MainPID)" "$MAIN_PID"
+}
+
+t_status() {
+        expect "ActiveState" "$(prop tern-testd.service ActiveState)" active || return 1
+        expect "SubState" "$(prop tern-testd.service SubState)" running || return 1
+        expect "StatusText" "$(prop tern-testd.service StatusText)" "Serving on $SOCKET (socket-activated)"
+}
+
+t_ready() {
+        expect "Type" "$(prop tern-testd.service Type)" notify || return 1
+        # A Type=notify unit is "active" only after READY=1; PID 1 logged the message itself
+        wait_for "READY=1 from PID $MAIN_PID in the journal" 5 \
+                journal_has "Got notification message from PID $MAIN_PID (READY=1" _PID=1 || return 1
+        expect "program" "$(in_ct readlink "/proc/$MAIN_PID/exe")" "$CT_TESTD"
+}
+
+JOURNAL_TAG=tern-systemd-$$-$RANDOM
+t_journal() {
+        local json
+        ternctl call "$SOCKET" io.tern.Test.Log >/dev/null \
+                "{\"message\": \"journal check $JOURNAL_TAG\", \"field\": \"$JOURNAL_TAG\"}" || return 1
+        wait_for "TERN_TEST=$JOURNAL_TAG in the journal" 5 journal_has "$JOURNAL_TAG" "TERN_TEST=$JOURNAL_TAG" ||
+                return 1
+        json=$(in_ct journalctl --no-pager -o json "TERN_TEST=$JOURNAL_TAG")
+        python3 - "$json" "$JOURNAL_TAG" "$MAIN_PID" <<'EOF'
+import json, sys
+lines = [l for l in sys.argv[1].splitlines() if l.strip()]
+tag, pid = sys.argv[2], sys.argv[3]
+if len(lines) != 1:
+    sys.exit(f"expected one entry, got {len(lines)}")
+e = json.loads(lines[0])
+want = {
+    "MESSAGE": f"journal check {tag}",
+    "TERN_TEST": tag,
+    "SYSLOG_IDENTIFIER": "tern/testd",
+    "PRIORITY": "6",
+    "SYSLOG_FACILITY": "2",
+    "CODE_FUNC": "method_log",
+    "_SYSTEMD_UNIT": "tern-testd.service",
+    "_PID": pid,
+}
+# a field sent twice comes back as a list
+bad = [f"{k} appears {len(v)} times: {v!r}" for k, v in e.items() if isinstance(v, list)]
+bad += [f"{k}: expected {v!r}, got {e.get(k)!r}" for k, v in want.items() if e.get(k) != v]
+if not str(e.get("CODE_FILE", "")).endswith("testd-varlink.c"):
+    bad.append(f"CODE_FILE: {e.get('CODE_FILE')!r}")
+if not str(e.get("CODE_LINE", "")).isdigit():
+    bad.append(f"CODE_LINE: {e.get('CODE_LINE')!r}")
+print(" ".join(f"{k}={e.get(k)}" for k in ["SYSLOG_IDENTIFIER", "PRIORITY", "SYSLOG_FACILITY",
+                                           "CODE_FILE", "CODE_LINE", "CODE_FUNC"]))
+if bad:
+    sys.exit("\n".join(bad))
+EOF
+}
+
+# The held client got its answer after more than max_idle: no idle exit while a client is there.
+CLIENT_GONE_MS=
+t_no_idle_exit_with_client() {
+        wait_pid "$FIRST_HOLD_PID" "$WAIT_TIMEOUT" || { cat "$LAB/hold-first.out"; return 1; }
+        CLIENT_GONE_MS=$(now_ms)
+        expect "Sleep reply" "$(cat "$LAB/hold-first.out")" '{"tag":"first"}' || return 1
+        expect "MainPID" "$(prop tern-testd.service MainPID)" "$MAIN_PID"
+}
+
+# After the last client left the service exits by itself, cleanly, the socket still listening.
+t_idle_exit() {
+        local elapsed
+        wait_for "tern-testd.service inactive" $((MAX_IDLE + WAIT_TIMEOUT)) \
+                state_is tern-testd.service inactive || return 1
+        elapsed=$(($(now_ms) - CLIENT_GONE_MS))
+        echo "exited ${elapsed} ms after the client left (max_idle ${MAX_IDLE}s)"
+        # not before max_idle (less polling granularity), and not long after it
+        [ "$elapsed" -ge $((MAX_IDLE * 1000 - 200)) ] || { echo "exited before max_idle"; return 1; }
+        [ "$elapsed" -le $((MAX_IDLE * 1000 + 3000)) ] || { echo "exited long after max_idle"; return 1; }
+        expect "Result" "$(prop tern-testd.service Result)" success || return 1
+        expect "ExecMainStatus" "$(prop tern-testd.service ExecMainStatus)" 0 || return 1
+        wait_for "STOPPING=1 from PID $MAIN_PID" 5 \
+                journal_has "Got notification message from PID $MAIN_PID (.*STOPPING=1" _PID=1 || return 1
+        expect "socket" "$(prop tern-testd.socket ActiveState)/$(prop tern-testd.socket SubState)" \
+                active/listening
+}
+
+# With WatchdogSec=2s (drop-in) the next call starts a new instance, which pings the watchdog.
+t_reactivate_watchdog() {
+        local old=$MAIN_PID reply start
+        printf '[Service]\nWatchdogSec=2s\n' >"$CT_ROOT/run/systemd/system/tern-testd.service.d/watchdog.conf"
+        in_ct systemctl daemon-reload || return 1
+        reply=$(ternctl --json call "$SOCKET" io.tern.Test.Echo '{"text": "again"}') || return 1
+        expect "Echo reply" "$reply" '{"text":"again"}' || return 1
+        MAIN_PID=$(prop tern-testd.service MainPID)
+        if [ "$MAIN_PID" -le 0 ] || [ "$MAIN_PID" = "$old" ]; then
+                echo "MainPID $MAIN_PID: expected a new process (was $old)"
+                return 1
+        fi
+        expect "WatchdogUSec" "$(prop tern-testd.service WatchdogUSec)" 2s || return 1
+        # keep it from idling out while we watch
+        hold_connection 2500 watchdog
+        start=$(prop tern-testd.service ActiveEnterTimestampMonotonic)
+        wait_for "WATCHDOG=1 (WatchdogTimestamp after ActiveEnterTimestamp)" 5 \
+                watchdog_pinged_after "$start" || return 1
+        wait_for "WATCHDOG=1 from PID $MAIN_PID in the journal" 5 \
+                journal_has "Got notification message from PID $MAIN_PID (WATCHDOG=1)" _PID=1 || return 1
+        wait_pid "$HOLD_PID" "$WAIT_TIMEOUT" || return 1
+        expect "ActiveState" "$(prop tern-testd.service ActiveState)" active || return 1
+        expect "MainPID" "$(prop tern-testd.service MainPID)" "$MAIN_PID"
+}
+
+watchdog_pinged_after() {
+        [ "$(prop tern-testd.service WatchdogTimestampMonotonic)" -gt "$1" ]
+}
+
+# client_connected - the service holds at least one accepted connection on $SOCKET
+client_connected() {
+        [ "$(in_ct ss -xHn state connected src "$SOCKET" | wc -l)" -ge 1 ]
+}
+
+# systemctl stop while a client is connected: SIGTERM, STOPPING=1, exit status 0, socket removed
+t_stop() {
+        # the client also starts the service if it has just idled out
+        hold_connection 10000 stop
+        wait_for "tern-testd.service active" "$WAIT_TIMEOUT" state_is tern-testd.service active || return 1
+        wait_for "the client's connection accepted" 5 client_connected || return 1
+        MAIN_PID=$(prop tern-testd.service MainPID)
+        local t0 t1 rc=0
+        t0=$(now_ms)
+        in_ct systemctl stop tern-testd.socket tern-testd.service || rc=$?
+        t1=$(now_ms)
+        wait_pid "$HOLD_PID" "$WAIT_TIMEOUT" >/dev/null 2>&1 || true
+        echo "systemctl stop: exit $rc, $((t1 - t0)) ms"
+        [ "$rc" -eq 0 ] || return 1
+        expect "service" "$(prop tern-testd.service ActiveState)" inactive || return 1
+        # With both units stopped PID 1 unloads the service at once (ExecMainStatus= and Result=
+        # are then defaults): its own log says how the main process ended.
+        wait_for "PID 1: main process $MAIN_PID exited with status 0" 5 \
+                journal_has "Child $MAIN_PID (tern-testd) died (code=exited, status=0/SUCCESS)" _PID=1 || {
+                in_ct journalctl --no-pager -o cat _PID=1 | grep -F "Child $MAIN_PID "
+                return 1
+        }
+        wait_for "STOPPING=1 from PID $MAIN_PID" 5 \
+                journal_has "Got notification message from PID $MAIN_PID (.*STOPPING=1" _PID=1 || return 1
+        expect "socket" "$(prop tern-testd.socket ActiveState)" inactive || return 1
+        if in_ct test -e "$SOCKET"; then
+                echo "$SOCKET still exists (RemoveOnStop=yes)"
+                return 1
+        fi
+}
+
+# tern.target pulls in what is enabled into it and stops it again (PartOf=)
+t_target() {
+        in_ct systemctl enable --runtime --quiet tern-testd.socket || return 1
+        in_ct systemctl start tern.target || return 1
+        expect "tern.target" "$(prop tern.target ActiveState)" active || return 1
+        expect "socket pulled in by tern.target" \
+                "$(prop tern-testd.socket ActiveState)/$(prop tern-testd.socket SubState)" active/listening || return 1
+        ternctl call "$SOCKET" io.tern.Test.Ping '{}' >/dev/null || return 1
+        in_ct systemctl stop tern.target || return 1
+        expect "socket after stopping tern.target" "$(prop tern-testd.socket ActiveState)" inactive || return 1
+        expect "service after stopping tern.target" "$(prop tern-testd.service ActiveState)" inactive || return 1
+        in_ct systemctl disable --runtime --quiet tern-testd.socket
+}
+
+# A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
+t_bad_config() {
+        local rc=0 invocation
+        write_main_cf "$MAIN_CF
+max_idle = ten"
+        in_ct systemctl start tern-testd.service || rc=$?
+        echo "systemctl start: exit $rc"
+        [ "$rc" -ne 0 ] || { echo "started despite max_idle = ten"; return 1; }
+        expect "ActiveState" "$(prop tern-testd.service ActiveState)" failed || return 1
+        expect "ExecMainStatus" "$(prop tern-testd.service ExecMainStatus)" 1 || return 1
+        # this start attempt's own lines, at priority err or worse
+        invocation=$(prop tern-testd.service InvocationID)
+        wait_for "the error in the journal" 5 journal_has "main.cf:4: .*max_idle" -p err \
+                "_SYSTEMD_INVOCATION_ID=$invocation" SYSLOG_IDENTIFIER=tern/testd || {
+                in_ct journalctl --no-pager -o short "_SYSTEMD_INVOCATION_ID=$invocation"
+                return 1
+        }
+        in_ct journalctl --no-pager -o cat -p err "_SYSTEMD_INVOCATION_ID=$invocation" SYSLOG_IDENTIFIER=tern/testd
+        write_main_cf "$MAIN_CF"
+        in_ct systemctl stop tern-testd.socket || return 1
+        in_ct systemctl reset-failed tern-testd.service
+}
+
+# ---- main --------------------------------------------------------------------------------------
+
+T0=$(now_ms)
+boot_container
+install_tern
+
+check "sysusers.d: tern is a system user and group, home /var/spool/tern" t_sysusers
+check "tmpfiles.d: spool 0755 root, queue directories 0700 tern, /run/tern 0755 root:tern" t_tmpfiles
+check "units load without complaint" t_units_loaded
+check "systemctl start tern-testd.socket: listening, socket file 0660 root:tern" t_socket_start
+check "the service is not running before the first call" t_not_running_before_call
+check "a call activates the service; a second call reaches the same instance" t_call_activates
+check "ActiveState/SubState/StatusText: active, running, the scaffold's STATUS" t_status
+check "Type=notify: READY=1 arrived, the program is tern-testd" t_ready
+check "journal: TERN_TEST= line with identifier, priority, facility, CODE_*" t_journal
+check "no idle exit while a client is connected (longer than max_idle)" t_no_idle_exit_with_client
+check "idle exit after max_idle: clean, STOPPING=1, socket still listening" t_idle_exit
+check "the next call re-activates it; WATCHDOG=1 arrives (WatchdogSec=2s)" t_reactivate_watchdog
+check "systemctl stop with a client connected: exit 0, STOPPING=1, socket removed" t_stop
+check "tern.target starts the sockets wanted by it and stops them (PartOf=)" t_target
+check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
+
+echo "1..$N"
+echo "# run time $((($(now_ms) - T0) / 1000)) s (plus power-off)"
+echo "$PASSED passed, $FAILED failed, $SKIPPED skipped"
+[ "$FAILED" -eq 0 ]
