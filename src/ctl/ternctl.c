@@ -43,7 +43,7 @@ int ctl_conf(CtlOptions *o, const Conf **ret)
         if (!o->conf) {
                 /* Without -c or $TERN_CONFIG a missing default file means defaults: ternctl works on
                  * a host where tern is only half installed. */
-                if (!o->config_path && !getenv("TERN_CONFIG") && access(path, F_OK) < 0)
+                if (!o->config_path && isempty(getenv("TERN_CONFIG")) && access(path, F_OK) < 0)
                         path = NULL;
                 r = conf_load(path, "ctl", &o->conf, &error);
                 if (r < 0) {

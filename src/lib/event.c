@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -167,8 +168,21 @@ static int service_listen(Service *s)
                                           streq(names[i], "connection"))) {
                         if (streq(names[i], "connection"))
                                 r = log_error_errno(EINVAL, "an Accept=yes connection is not a listening socket here");
-                        else
+                        else {
+                                struct sockaddr_un sa = {};
+                                socklen_t sl = sizeof(sa);
+
+                                /* STATUS= names the socket we really serve, not the configured one. */
+                                if (taken == 0 && getsockname(fd, (struct sockaddr *) &sa, &sl) >= 0 &&
+                                    sa.sun_family == AF_UNIX && sa.sun_path[0] == '/') {
+                                        char *p = strndup(sa.sun_path, sizeof(sa.sun_path));
+                                        if (p) {
+                                                free(s->socket_path);
+                                                s->socket_path = p;
+                                        }
+                                }
                                 r = varlink_server_listen_fd(s->varlink, fd);
+                        }
                         if (r < 0)
                                 return log_error_errno(r, "cannot serve socket %d: %m", fd);
                         taken++;
@@ -210,7 +224,9 @@ static Service *service_free(Service *s)
 {
         if (!s)
                 return NULL;
-        sd_event_source_disable_unref(s->idle_timer);
+        /* NULL, not just freed: freeing the server below drops the remaining clients, and each
+         * DISCONNECT event comes back to service_idle_check(), which must see no timer. */
+        s->idle_timer = sd_event_source_disable_unref(s->idle_timer);
         varlink_server_free(s->varlink);
         sd_event_unref(s->event);
         conf_free(s->conf);
@@ -296,7 +312,7 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
         r = varlink_server_new(s->event, &s->varlink);
         if (r < 0)
                 log_fatal_errno(r, "cannot create varlink server: %m");
-        varlink_server_set_info(s->varlink, "tern", spec->program, TERN_VERSION, "https://tern.example/");
+        varlink_server_set_info(s->varlink, "tern", spec->program, TERN_VERSION, "man:tern(7)");
         varlink_server_set_event_callback(s->varlink, on_varlink_event, s);
         varlink_server_set_io_timeout(s->varlink, (uint64_t) conf_get_time(s->conf, "ipc_timeout") * USEC_PER_SEC);
         varlink_server_set_call_timeout(s->varlink,

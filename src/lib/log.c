@@ -14,6 +14,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+/* Otherwise sd-journal.h makes sd_journal_sendv() a macro that adds log_emit()'s own CODE_FILE,
+ * CODE_LINE and CODE_FUNC, and every entry would carry two of each (journalctl -o json: arrays). */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "log.h"

@@ -54,11 +54,17 @@ int varlink_idl_parse(const char *text, char **ret_interface, char ***ret_method
                         interface = strndup(name, nlen);
                         if (!interface)
                                 goto fail_nomem;
-                } else if (len == 6 && strneq(w, "method", 6)) {
+                } else if (len == 6 && strneq(w, "method", 6) && (w[6] == ' ' || w[6] == '\t')) {
+                        /* "method" followed by a blank is the keyword; "method: int" inside a
+                         * multi-line signature is a field of that name. */
+                        const char *paren;
                         char **m;
 
                         nlen = first_word(w + 6, &name);
-                        if (nlen == 0 || name[nlen] != '(')
+                        paren = name + nlen;
+                        while (*paren == ' ' || *paren == '\t')
+                                paren++;        /* the grammar allows "method Name (...)" */
+                        if (nlen == 0 || *paren != '(')
                                 goto fail;
                         m = realloc(methods, (n + 2) * sizeof(char *));
                         if (!m)

@@ -154,7 +154,8 @@ int varlink_wire_next(VarlinkWire *w, VarlinkFrame *ret)
         uint64_t message_start;
         size_t k = 0;
 
-        nul = memchr(w->buf + w->scanned, '\0', w->end - w->scanned);
+        /* Nothing new to look at (also: no buffer yet, and memchr(NULL, ...) is undefined). */
+        nul = w->end > w->scanned ? memchr(w->buf + w->scanned, '\0', w->end - w->scanned) : NULL;
         if (!nul) {
                 w->scanned = w->end;
                 if (w->end - w->start > w->max_message)

@@ -785,8 +785,9 @@ static int server_dispatch_call(ServerConn *sc, VarlinkCall *c)
                 return 0;
         if (r < 0)
                 return varlink_call_error_errno(c, r);
-        if (c->n_ref <= 1)
-                /* Returned without answering and without keeping the call: a handler bug. */
+        if (c->n_ref <= 2)
+                /* Returned without answering and without keeping the call (the references left are
+                 * the connection's and server_conn_process()'s): a handler bug. */
                 return varlink_call_error_errno(c, EPROTO);
         /* Deferred: the handler holds a reference and answers later. */
         call_set_pending(c, true);
@@ -807,6 +808,7 @@ static bool server_conn_process(ServerConn *sc)
                 VarlinkFrame frame;
                 const char *reason = NULL;
                 VarlinkCall *c;
+                bool replied;
                 int r;
 
                 if (burst >= VARLINK_DISPATCH_BURST) {
@@ -839,8 +841,13 @@ static bool server_conn_process(ServerConn *sc)
                 }
                 c->flags = (c->msg.more ? VARLINK_CALL_MORE : 0) | (c->msg.oneway ? VARLINK_CALL_ONEWAY : 0);
                 sc->current = c;
+                /* Hold C across the dispatch: a reply sent from inside it finishes the call, which
+                 * drops the connection's reference and would free C under us. */
+                varlink_call_ref(c);
                 r = server_dispatch_call(sc, c);
-                if (r < 0 && !sc->dead && !c->replied) {
+                replied = c->replied;
+                varlink_call_unref(c);
+                if (r < 0 && !sc->dead && !replied) {
                         server_conn_drop(sc, "cannot send reply");
                         return false;
                 }
@@ -1117,10 +1124,18 @@ int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode)
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
                 return -errno;
-        /* A stale socket from an earlier run is replaced; anything else at the path is not ours. */
+        /* A stale socket from an earlier run is replaced; a live one belongs to another instance,
+         * and anything else at the path is not ours. */
         if (lstat(path, &st) >= 0) {
+                _cleanup_(closep) int probe = -EBADF;
+
                 if (!S_ISSOCK(st.st_mode))
                         return -EEXIST;
+                probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (probe < 0)
+                        return -errno;
+                if (connect(probe, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
+                        return -EADDRINUSE;
                 if (unlink(path) < 0)
                         return -errno;
         }
@@ -1568,11 +1583,9 @@ int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *paramete
         ClientPending *p = NULL;
         int r;
 
-        if (!c->event)
-                return -EUNATCH;
-        if (c->failed) {
+        if (!c->event || c->failed) {
                 json_decref(parameters);
-                return -ENOTCONN;
+                return c->event ? -ENOTCONN : -EUNATCH;
         }
         if (!(flags & VARLINK_CALL_ONEWAY)) {
                 p = calloc(1, sizeof(*p));
