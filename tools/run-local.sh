@@ -73,14 +73,16 @@ show() { say "$*"; "$@" || echo "(exit status $?)"; }
 echo "tern is listening under $run/sockets (log: $run/daemons.log)"
 show "$ternctl" introspect test io.tern.Test
 show "$ternctl" call test io.tern.Test.Echo '{"text": "hello from ternctl"}'
-show pgrep -a -f "tern-testd -c $run/main.cf"
+running() { pgrep -a -x tern-testd || echo "tern-testd is not running; its socket still listens"; }
+show running
 show "$ternctl" call test io.tern.Test.Echo '{"txt": "a typo"}'
 show "$ternctl" call test io.tern.Test.Fail '{"reason": "an interface error, with its parameters"}'
 show "$ternctl" config -n
 say "# after max_idle (5 s) with no client the daemon exits; the socket stays"
-for _ in $(seq 150); do pgrep -f "tern-testd -c $run/main.cf" >/dev/null || break; sleep 0.1; done
-show pgrep -a -f "tern-testd -c $run/main.cf"
+for _ in $(seq 150); do pgrep -x tern-testd >/dev/null || break; sleep 0.1; done
+show running
 show "$ternctl" call test io.tern.Test.Ping
+show running
 echo
 echo "The daemon's log lines: $run/daemons.log"
 

@@ -286,6 +286,9 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
                 log_fatal("%s", error ? error : strerror(-r));
         }
         log_open(conf_get_string(s->conf, "syslog_name"), spec->program, LOG_TARGET_AUTO);
+        if (log_set_facility(conf_get_string(s->conf, "syslog_facility")) < 0)
+                log_fatal("parameter syslog_facility: unknown facility \"%s\"",
+                          conf_get_string(s->conf, "syslog_facility"));
         {
                 const char *const *w;
                 size_t n = conf_warnings(s->conf, &w);

@@ -30,6 +30,7 @@ static char log_ident[128] = "tern";
 static bool log_to_journal = false;
 static bool log_to_stderr = true;
 static int log_verbose = 0;
+static char log_facility_field[32] = "SYSLOG_FACILITY=2";   /* mail, as Postfix's default */
 static LogSink log_sink = NULL;
 static void *log_sink_userdata = NULL;
 
@@ -88,6 +89,28 @@ void log_open(const char *syslog_name, const char *program, LogTarget target)
                 }
                 break;
         }
+}
+
+/* log_set_facility - syslog_facility by name, as syslog.conf names them */
+int log_set_facility(const char *name)
+{
+        static const struct {
+                const char *name;
+                int facility;
+        } table[] = {
+                { "kern", 0 },    { "user", 1 },    { "mail", 2 },    { "daemon", 3 },  { "auth", 4 },
+                { "syslog", 5 },  { "lpr", 6 },     { "news", 7 },    { "uucp", 8 },    { "cron", 9 },
+                { "authpriv", 10 }, { "ftp", 11 },  { "local0", 16 }, { "local1", 17 }, { "local2", 18 },
+                { "local3", 19 }, { "local4", 20 }, { "local5", 21 }, { "local6", 22 }, { "local7", 23 },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(table); i++)
+                if (streq(table[i].name, name)) {
+                        snprintf(log_facility_field, sizeof(log_facility_field), "SYSLOG_FACILITY=%d",
+                                 table[i].facility);
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 const char *log_identifier(void)
@@ -152,7 +175,7 @@ static void log_emit(int priority, const char *file, int line, const char *func,
                         iov[n++] = (struct iovec){ msg, strlen(msg) };
                         iov[n++] = (struct iovec){ prio, strlen(prio) };
                         iov[n++] = (struct iovec){ ident, strlen(ident) };
-                        iov[n++] = (struct iovec){ (char *) "SYSLOG_FACILITY=2", strlen("SYSLOG_FACILITY=2") };
+                        iov[n++] = (struct iovec){ log_facility_field, strlen(log_facility_field) };
                         iov[n++] = (struct iovec){ code_file, strlen(code_file) };
                         iov[n++] = (struct iovec){ code_line, strlen(code_line) };
                         iov[n++] = (struct iovec){ code_func, strlen(code_func) };

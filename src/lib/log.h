@@ -3,7 +3,7 @@
  * log.h - the journal, with Postfix's line text and tern's structured fields
  *
  * Every line goes to the journal through sd_journal_sendv() with SYSLOG_IDENTIFIER=
- * "$syslog_name/<program>" (tern/flush, as postfix/flush), SYSLOG_FACILITY=2 (mail),
+ * "$syslog_name/<program>" (tern/flush, as postfix/flush), SYSLOG_FACILITY= ($syslog_facility, mail),
  * PRIORITY=, CODE_FILE/CODE_LINE/CODE_FUNC and the TERN_* fields the caller adds. The MESSAGE
  * text is Postfix's: info lines bare, the other tiers prefixed "warning: ", "error: ",
  * "fatal: ", "panic: " exactly as msg_warn()/msg_error()/msg_fatal()/msg_panic() do.
@@ -38,6 +38,8 @@ typedef void (*LogSink)(int priority, const char *message, const char *const *fi
 /* log_open - set the identifier "SYSLOG_NAME/PROGRAM" and pick the target (LOG_TARGET_AUTO: see above) */
 void log_open(const char *syslog_name, const char *program, LogTarget target);
 const char *log_identifier(void);
+/* log_set_facility - SYSLOG_FACILITY= by name ("mail", "local0", ...); -EINVAL if unknown */
+int log_set_facility(const char *name);
 void log_set_verbose(int level);
 int log_get_verbose(void);
 void log_set_sink(LogSink sink, void *userdata);
