@@ -33,6 +33,9 @@
 
 /* How much one read takes from a socket before the event loop gets a turn. */
 #define VARLINK_READ_CHUNK (64U * 1024U)
+/* Input buffered behind a pending call before we stop reading (well below VARLINK_MESSAGE_MAX, so
+ * that pipelined calls are never mistaken for one oversize message). */
+#define VARLINK_INPUT_PENDING_MAX (1024U * 1024U)
 /* Messages one connection may process in one wakeup before yielding to other connections. */
 #define VARLINK_DISPATCH_BURST 64U
 
@@ -256,6 +259,7 @@ struct ServerConn {
         sd_event_source *timer;         /* io timeout */
         VarlinkCall *current;
         bool dead;
+        bool processing;                /* inside server_conn_process(): it goes on by itself */
 };
 
 struct VarlinkCall {
@@ -386,8 +390,10 @@ static void call_finish(VarlinkCall *c)
                 c->conn = NULL;
                 varlink_call_unref(c);     /* the connection's reference */
                 /* Further pipelined calls are processed from the event loop, never from inside a
-                 * handler that replied late. */
-                (void) sd_event_source_set_enabled(sc->defer, SD_EVENT_ONESHOT);
+                 * handler that replied late. A reply given while server_conn_process() runs needs
+                 * no wakeup: its loop goes on to the next call (saves a loop iteration per call). */
+                if (!sc->processing)
+                        (void) sd_event_source_set_enabled(sc->defer, SD_EVENT_ONESHOT);
         }
 }
 
@@ -707,8 +713,10 @@ static int server_conn_update(ServerConn *sc)
         }
         if (sc->conn.out_head)
                 events |= EPOLLOUT;
-        /* Back pressure: a client that does not read its replies gets no more calls served. */
-        if (!sc->conn.eof && sc->conn.out_bytes < VARLINK_OUTPUT_MAX)
+        /* Back pressure: a client that does not read its replies gets no more calls served, and
+         * one that pipelines behind a pending call gets VARLINK_INPUT_PENDING_MAX buffered. */
+        if (!sc->conn.eof && sc->conn.out_bytes < VARLINK_OUTPUT_MAX &&
+            !(sc->current && varlink_wire_pending(&sc->conn.wire) >= VARLINK_INPUT_PENDING_MAX))
                 events |= EPOLLIN;
         r = sd_event_source_set_io_events(sc->io, events);
         if (r < 0)
@@ -804,6 +812,7 @@ static int server_dispatch_call(ServerConn *sc, VarlinkCall *c)
  * ends; false when the connection is gone (freed) */
 static bool server_conn_process(ServerConn *sc)
 {
+        sc->processing = true;
         for (unsigned burst = 0; !sc->current && !sc->dead; burst++) {
                 VarlinkFrame frame;
                 const char *reason = NULL;
@@ -852,6 +861,7 @@ static bool server_conn_process(ServerConn *sc)
                         return false;
                 }
         }
+        sc->processing = false;
         if (sc->dead || server_conn_update(sc) < 0) {
                 server_conn_free(sc);
                 return false;

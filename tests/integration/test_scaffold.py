@@ -30,6 +30,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -426,6 +427,25 @@ class ByHand(ScaffoldTestCase):
             c1.read_reply()
         self.assertEqual(cm.exception.name, "io.tern.Test.Failed")
         self.assertEqual(c1.read_reply(), {})
+
+    def test_pipelining_beyond_the_message_limit(self):
+        # More than VARLINK_MESSAGE_MAX (16 MiB) of small calls queued behind a pending call is
+        # many messages, not one oversize message: the server stops reading until the pending
+        # call is answered (back pressure) and then serves every one of them, in order.
+        c = self.connect()
+        text = "x" * 200
+        n = 17 * 1024 * 1024 // len(varlink.Connection.encode("io.tern.Test.Echo", {"text": text})) + 1
+        head = varlink.Connection.encode("io.tern.Test.Sleep", {"milliseconds": 300, "tag": "first"})
+        body = varlink.Connection.encode("io.tern.Test.Echo", {"text": text}) * n
+        writer = threading.Thread(target=c.send_raw, args=(head + body,))
+        writer.start()
+        try:
+            self.assertEqual(c.read_reply(), {"tag": "first"})
+            for i in range(n):
+                self.assertEqual(c.read_reply(), {"text": text}, "reply %d of %d" % (i, n))
+        finally:
+            writer.join(timeout=60)
+        self.assertFalse(writer.is_alive())
 
     def test_descriptors_in(self):
         c = self.connect()
