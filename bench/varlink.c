@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/varlink.c - varlink call rate and latency against tern-testd, with a raw baseline
+ *
+ * Usage: bench-varlink [-n CALLS] [-c CLIENTS] [TERN_TESTD]
+ *
+ * Starts tern-testd by hand on a temporary runtime directory (its own main.cf with
+ * runtime_directory = DIR) and waits
+ * for its READY=1 on a notification socket of our own (NOTIFY_SOCKET), bounded by a deadline.
+ * Then, in one run:
+ *   varlink 1 conn   CALLS sequential io.tern.Test.Ping calls on one connection (the sync client);
+ *   varlink N conn   CLIENTS processes, each with its own connection, CALLS/CLIENTS calls each;
+ *   raw 1 conn / raw N conn   the same request/response pattern (the same request bytes, a
+ *                    fixed NUL-terminated reply) against a minimal poll() loop in one process
+ *                    over socketpairs: what the kernel and two context switches cost, no JSON.
+ *   ... on one CPU   the one-connection cases again with the client and the daemon (and the raw
+ *                    server) pinned to the same CPU: a round trip then costs two context
+ *                    switches and no cross-CPU wakeup, which on a small VM is most of the
+ *                    unpinned figure (and the same for varlink and raw).
+ * For each case: calls/s (wall clock), p50 and p99 latency of single calls in µs, and the
+ * varlink figure as a fraction of the raw one. The issue's goal: >= 50,000 calls/s on one
+ * connection and p99 < 1 ms; the program prints whether it was met and exits 0 either way.
+ *
+ * Limits: one machine, whatever else runs on it; the first 1000 calls of each case are a
+ * warm-up and not counted. The figures depend on the build type: measure a release build.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macro.h"
+#include "varlink.h"
+
+#define WARMUP_CALLS 1000U
+/* How long tern-testd may take to say READY=1. */
+#define STARTUP_TIMEOUT_MSEC 10000
+#define CLIENTS_MAX 64
+
+static const char ping_call[] = "{\"method\":\"io.tern.Test.Ping\",\"parameters\":{}}";
+static const char ping_reply[] = "{\"parameters\":{}}";
+
+static uint64_t now_nsec(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static _noreturn_ void die(const char *what, int error)
+{
+        fprintf(stderr, "bench-varlink: %s: %s\n", what, strerror(abs(error)));
+        exit(EXIT_FAILURE);
+}
+
+/* ---- results ---------------------------------------------------------------------------- */
+
+typedef struct Result {
+        const char *name;
+        size_t calls;
+        double seconds;
+        uint64_t *latency_ns; /* calls entries */
+        double p50_us, p99_us, rate;
+} Result;
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+        return x < y ? -1 : x > y;
+}
+
+static void result_finish(Result *r)
+{
+        qsort(r->latency_ns, r->calls, sizeof(uint64_t), cmp_u64);
+        r->p50_us = (double)r->latency_ns[r->calls / 2] / 1000.0;
+        r->p99_us = (double)r->latency_ns[MIN(r->calls - 1, r->calls * 99 / 100)] / 1000.0;
+        r->rate = (double)r->calls / r->seconds;
+}
+
+/* shared_array - N uint64_t that forked clients write into */
+static uint64_t *shared_array(size_t n)
+{
+        void *p =
+                mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                die("mmap", errno);
+        return p;
+}
+
+/* ---- clients ------------------------------------------------------------------------------ */
+
+/* varlink_calls - N Ping calls on C, latencies into OUT (NULL: warm-up) */
+static void varlink_calls(VarlinkClient *c, size_t n, uint64_t *out)
+{
+        for (size_t i = 0; i < n; i++) {
+                VarlinkReply reply;
+                uint64_t t0 = now_nsec();
+                int r = varlink_client_call(c, "io.tern.Test.Ping", NULL, NULL, 0, 0, &reply);
+
+                if (r != 0)
+                        die("Ping", r < 0 ? r : EPROTO);
+                varlink_reply_done(&reply);
+                if (out)
+                        out[i] = now_nsec() - t0;
+        }
+}
+
+/* raw_calls - the same pattern on a plain socket: write the request, read up to the NUL */
+static void raw_calls(int fd, size_t n, uint64_t *out)
+{
+        char buf[256];
+
+        for (size_t i = 0; i < n; i++) {
+                uint64_t t0 = now_nsec();
+                bool done = false;
+
+                if (write(fd, ping_call, sizeof(ping_call)) != (ssize_t)sizeof(ping_call))
+                        die("raw write", errno);
+                while (!done) {
+                        ssize_t k = read(fd, buf, sizeof(buf));
+                        if (k <= 0)
+                                die("raw read", k < 0 ? errno : ECONNRESET);
+                        done = memchr(buf, '\0', (size_t)k) != NULL;
+                }
+                if (out)
+                        out[i] = now_nsec() - t0;
+        }
+}
+
+/* ---- the raw baseline server: one process, poll() over its connections -------------------- */
+
+static _noreturn_ void raw_server(const int *fds, size_t n)
+{
+        struct pollfd pfd[CLIENTS_MAX];
+        size_t open = n;
+
+        for (size_t i = 0; i < n; i++)
+                pfd[i] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+        while (open > 0) {
+                if (poll(pfd, n, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        _exit(EXIT_FAILURE);
+                }
+                for (size_t i = 0; i < n; i++) {
+                        char buf[64 * 1024];
+                        ssize_t k;
+
+                        if (pfd[i].fd < 0 || !pfd[i].revents)
+                                continue;
+                        k = read(pfd[i].fd, buf, sizeof(buf));
+                        if (k <= 0) {
+                                close(pfd[i].fd);
+                                pfd[i].fd = -1;
+                                open--;
+                                continue;
+                        }
+                        /* one fixed reply per NUL-terminated request */
+                        for (ssize_t j = 0; j < k; j++)
+                                if (buf[j] == '\0' && write(pfd[i].fd, ping_reply, sizeof(ping_reply)) !=
+                                                              (ssize_t)sizeof(ping_reply))
+                                        _exit(EXIT_FAILURE);
+                }
+        }
+        _exit(EXIT_SUCCESS);
+}
+
+/* ---- cases -------------------------------------------------------------------------------- */
+
+static Result run_varlink_sequential(const char *socket_path, size_t calls)
+{
+        Result res = {.name = "varlink, 1 connection", .calls = calls};
+        VarlinkClient *c = NULL;
+        uint64_t t0;
+        int r;
+
+        res.latency_ns = calloc(calls, sizeof(uint64_t));
+        if (!res.latency_ns)
+                die("calloc", ENOMEM);
+        r = varlink_client_connect(socket_path, &c);
+        if (r < 0)
+                die("connect", r);
+        varlink_client_set_timeout(c, 10 * USEC_PER_SEC);
+        varlink_calls(c, WARMUP_CALLS, NULL);
+        t0 = now_nsec();
+        varlink_calls(c, calls, res.latency_ns);
+        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        varlink_client_free(c);
+        result_finish(&res);
+        return res;
+}
+
+static Result run_raw_sequential(size_t calls)
+{
+        Result res = {.name = "raw socketpair, 1 connection", .calls = calls};
+        int sp[2], status;
+        uint64_t t0;
+        pid_t pid;
+
+        res.latency_ns = calloc(calls, sizeof(uint64_t));
+        if (!res.latency_ns || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                die("raw setup", errno ? errno : ENOMEM);
+        pid = fork();
+        if (pid < 0)
+                die("fork", errno);
+        if (pid == 0) {
+                close(sp[0]);
+                raw_server(&sp[1], 1);
+        }
+        close(sp[1]);
+        raw_calls(sp[0], WARMUP_CALLS, NULL);
+        t0 = now_nsec();
+        raw_calls(sp[0], calls, res.latency_ns);
+        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        close(sp[0]);
+        (void)waitpid(pid, &status, 0);
+        result_finish(&res);
+        return res;
+}
+
+/*
+ * run_concurrent - CLIENTS processes, each its own connection, CALLS/CLIENTS calls each; they
+ * start together when the parent closes the barrier pipe. RAW: socketpairs to one raw server.
+ */
+static Result run_concurrent(const char *name, const char *socket_path, size_t calls, unsigned clients,
+                             bool raw)
+{
+        Result res = {.name = name};
+        size_t per = calls / clients;
+        int barrier[2], raw_fds[CLIENTS_MAX], server_fds[CLIENTS_MAX];
+        pid_t pids[CLIENTS_MAX], server = -1;
+        uint64_t t0;
+
+        res.calls = per * clients;
+        res.latency_ns = shared_array(res.calls);
+        if (raw) {
+                for (unsigned i = 0; i < clients; i++) {
+                        int sp[2];
+                        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                                die("socketpair", errno);
+                        raw_fds[i] = sp[0];
+                        server_fds[i] = sp[1];
+                }
+                server = fork();
+                if (server < 0)
+                        die("fork", errno);
+                if (server == 0) {
+                        for (unsigned i = 0; i < clients; i++)
+                                close(raw_fds[i]);
+                        raw_server(server_fds, clients);
+                }
+                for (unsigned i = 0; i < clients; i++)
+                        close(server_fds[i]);
+        }
+        /* after the raw server's fork: it must not hold the barrier open */
+        if (pipe2(barrier, O_CLOEXEC) < 0)
+                die("pipe", errno);
+
+        for (unsigned i = 0; i < clients; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0)
+                        die("fork", errno);
+                if (pids[i] == 0) {
+                        VarlinkClient *c = NULL;
+                        char b;
+
+                        close(barrier[1]);
+                        if (!raw) {
+                                int r = varlink_client_connect(socket_path, &c);
+                                if (r < 0)
+                                        die("connect", r);
+                                varlink_client_set_timeout(c, 10 * USEC_PER_SEC);
+                                varlink_calls(c, WARMUP_CALLS / clients, NULL);
+                        } else
+                                raw_calls(raw_fds[i], WARMUP_CALLS / clients, NULL);
+                        (void)!read(barrier[0], &b, 1); /* returns at end of file: go */
+                        if (raw)
+                                raw_calls(raw_fds[i], per, res.latency_ns + i * per);
+                        else {
+                                varlink_calls(c, per, res.latency_ns + i * per);
+                                varlink_client_free(c);
+                        }
+                        _exit(EXIT_SUCCESS);
+                }
+        }
+        close(barrier[0]);
+        if (raw)
+                for (unsigned i = 0; i < clients; i++)
+                        close(raw_fds[i]);
+        t0 = now_nsec();
+        close(barrier[1]);
+        for (unsigned i = 0; i < clients; i++) {
+                int status;
+                if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+                        die("a client failed", EPROTO);
+        }
+        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        if (server > 0)
+                (void)waitpid(server, NULL, 0);
+        result_finish(&res);
+        return res;
+}
+
+/* ---- tern-testd ------------------------------------------------------------------------- */
+
+typedef struct Daemon {
+        char dir[64];
+        char config[128];
+        char socket[128];
+        char notify[128];
+        pid_t pid;
+} Daemon;
+
+static void daemon_start(Daemon *d, const char *testd)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        uint64_t deadline;
+        bool ready = false;
+        int nfd;
+        FILE *f;
+
+        snprintf(d->dir, sizeof(d->dir), "/tmp/tern-bench.XXXXXX");
+        if (!mkdtemp(d->dir))
+                die("mkdtemp", errno);
+        snprintf(d->config, sizeof(d->config), "%s/main.cf", d->dir);
+        snprintf(d->socket, sizeof(d->socket), "%s/test", d->dir);
+        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+        f = fopen(d->config, "we");
+        if (!f)
+                die(d->config, errno);
+        fprintf(f, "# written by bench-varlink\nruntime_directory = %s\n", d->dir);
+        fclose(f);
+
+        /* READY=1 comes to our own notification socket: no polling for the socket file. */
+        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        strcpy(sa.sun_path, d->notify);
+        if (nfd < 0 || bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                die("notify socket", errno);
+
+        d->pid = fork();
+        if (d->pid < 0)
+                die("fork", errno);
+        if (d->pid == 0) {
+                setenv("NOTIFY_SOCKET", d->notify, 1);
+                setenv("TERN_LOG", "stderr", 1);
+                unsetenv("LISTEN_FDS");
+                unsetenv("LISTEN_PID");
+                execl(testd, testd, "-c", d->config, (char *)NULL);
+                fprintf(stderr, "bench-varlink: cannot run %s: %s\n", testd, strerror(errno));
+                _exit(127);
+        }
+
+        deadline = now_nsec() + (uint64_t)STARTUP_TIMEOUT_MSEC * 1000000ULL;
+        while (!ready) {
+                struct pollfd p = {.fd = nfd, .events = POLLIN};
+                uint64_t now = now_nsec();
+                char buf[4096];
+                ssize_t k;
+                int status;
+
+                if (now >= deadline)
+                        die("tern-testd did not send READY=1 in time", ETIMEDOUT);
+                if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+                        die("tern-testd exited before READY=1", ECHILD);
+                if (poll(&p, 1, (int)MIN((deadline - now) / 1000000ULL + 1, 100ULL)) <= 0)
+                        continue; /* re-check the child and the deadline */
+                k = recv(nfd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+                if (k <= 0)
+                        continue;
+                buf[k] = '\0';
+                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
+                        ready = ready || streq(line, "READY=1");
+        }
+        close(nfd);
+        if (access(d->socket, F_OK) < 0)
+                die("tern-testd is ready but its socket is not there", errno);
+}
+
+static void daemon_stop(Daemon *d)
+{
+        int status;
+
+        if (d->pid > 0) {
+                kill(d->pid, SIGTERM);
+                (void)waitpid(d->pid, &status, 0);
+        }
+        (void)unlink(d->socket);
+        (void)unlink(d->notify);
+        (void)unlink(d->config);
+        (void)rmdir(d->dir);
+}
+
+/* pin_to - run this process (and what it forks and execs from now on) on CPU, or anywhere (-1) */
+static void pin_to(int cpu, cpu_set_t *saved)
+{
+        cpu_set_t set;
+
+        if (cpu < 0) {
+                (void)sched_setaffinity(0, sizeof(*saved), saved);
+                return;
+        }
+        (void)sched_getaffinity(0, sizeof(*saved), saved);
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+                die("sched_setaffinity", errno);
+}
+
+static void print_row(const Result *r, const Result *baseline)
+{
+        printf("%-34s %9zu %12.0f %9.1f %9.1f", r->name, r->calls, r->rate, r->p50_us, r->p99_us);
+        if (baseline)
+                printf("   %5.2f x raw", r->rate / baseline->rate);
+        printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+        size_t calls = 100000;
+        unsigned clients = 8;
+        const char *testd = NULL;
+        char default_testd[512];
+        Daemon d = {};
+        Result vs, rs, vc, rc, vp, rp;
+        cpu_set_t saved;
+        char name_vc[64], name_rc[64];
+        int c;
+
+        while ((c = getopt(argc, argv, "n:c:h")) >= 0)
+                switch (c) {
+                case 'n':
+                        calls = strtoul(optarg, NULL, 10);
+                        break;
+                case 'c':
+                        clients = (unsigned)strtoul(optarg, NULL, 10);
+                        break;
+                default:
+                        fprintf(stderr, "usage: %s [-n CALLS] [-c CLIENTS] [TERN_TESTD]\n", argv[0]);
+                        return c == 'h' ? EXIT_SUCCESS : 64;
+                }
+        if (calls < 100 || clients < 1 || clients > CLIENTS_MAX) {
+                fprintf(stderr, "bench-varlink: need -n >= 100 and 1 <= -c <= %d\n", CLIENTS_MAX);
+                return 64;
+        }
+        if (optind < argc)
+                testd = argv[optind];
+        else {
+#ifdef TERN_BUILD_ROOT
+                snprintf(default_testd, sizeof(default_testd), "%s/tests/tern-testd", TERN_BUILD_ROOT);
+                testd = default_testd;
+#else
+                fprintf(stderr, "bench-varlink: give the path of tern-testd\n");
+                return 64;
+#endif
+        }
+        signal(SIGPIPE, SIG_IGN);
+
+        daemon_start(&d, testd);
+        vs = run_varlink_sequential(d.socket, calls);
+        snprintf(name_vc, sizeof(name_vc), "varlink, %u connections", clients);
+        vc = run_concurrent(name_vc, d.socket, calls, clients, false);
+        daemon_stop(&d);
+        rs = run_raw_sequential(calls);
+        snprintf(name_rc, sizeof(name_rc), "raw socketpair, %u connections", clients);
+        rc = run_concurrent(name_rc, NULL, calls, clients, true);
+
+        pin_to(0, &saved);
+        daemon_start(&d, testd);
+        vp = run_varlink_sequential(d.socket, calls);
+        vp.name = "varlink, 1 connection, one CPU";
+        daemon_stop(&d);
+        rp = run_raw_sequential(calls);
+        rp.name = "raw socketpair, 1 conn, one CPU";
+        pin_to(-1, &saved);
+
+        printf("\nio.tern.Test.Ping against tern-testd; baseline: raw NUL-terminated echo, same run\n\n");
+        printf("%-34s %9s %12s %9s %9s\n", "case", "calls", "calls/s", "p50 us", "p99 us");
+        print_row(&vs, &rs);
+        print_row(&rs, NULL);
+        print_row(&vc, &rc);
+        print_row(&rc, NULL);
+        print_row(&vp, &rp);
+        print_row(&rp, NULL);
+        printf("\ngoal (one connection: >= 50000 calls/s, p99 < 1000 us): %s across CPUs, %s on one CPU\n",
+               vs.rate >= 50000 && vs.p99_us < 1000 ? "met" : "NOT met",
+               vp.rate >= 50000 && vp.p99_us < 1000 ? "met" : "NOT met");
+
+        free(vs.latency_ns);
+        free(rs.latency_ns);
+        free(vp.latency_ns);
+        free(rp.latency_ns);
+        munmap(vc.latency_ns, vc.calls * sizeof(uint64_t));
+        munmap(rc.latency_ns, rc.calls * sizeof(uint64_t));
+        return EXIT_SUCCESS;
+}
