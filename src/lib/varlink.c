@@ -723,15 +723,17 @@ static int server_conn_update(ServerConn *sc)
                 return r;
         (void) sd_event_source_set_enabled(sc->io, events ? SD_EVENT_ON : SD_EVENT_OFF);
 
-        /* The io timeout runs while the client owes us the rest of a message or does not read. */
+        /* The io timeout runs while the client owes us the rest of a message or does not read.
+         * We get here after every read, write and processing step, so each bit of progress
+         * pushes the deadline out; a client that stalls causes no events and meets it. */
         stalled = sc->conn.out_head || (varlink_wire_pending(&sc->conn.wire) > 0 && !sc->current);
         if (s->io_timeout_usec > 0 && sc->timer) {
-                if (stalled && sd_event_source_get_enabled(sc->timer, NULL) == 0) {
+                if (stalled) {
                         uint64_t now;
                         (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
                         (void) sd_event_source_set_time(sc->timer, now + s->io_timeout_usec);
                         (void) sd_event_source_set_enabled(sc->timer, SD_EVENT_ONESHOT);
-                } else if (!stalled)
+                } else
                         (void) sd_event_source_set_enabled(sc->timer, SD_EVENT_OFF);
         }
         return 0;

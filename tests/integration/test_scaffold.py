@@ -431,13 +431,25 @@ class ByHand(ScaffoldTestCase):
     def test_pipelining_beyond_the_message_limit(self):
         # More than VARLINK_MESSAGE_MAX (16 MiB) of small calls queued behind a pending call is
         # many messages, not one oversize message: the server stops reading until the pending
-        # call is answered (back pressure) and then serves every one of them, in order.
+        # call is answered (back pressure) and then serves every one of them, in order, however
+        # long the stream lasts.
         c = self.connect()
         text = "x" * 200
         n = 17 * 1024 * 1024 // len(varlink.Connection.encode("io.tern.Test.Echo", {"text": text})) + 1
         head = varlink.Connection.encode("io.tern.Test.Sleep", {"milliseconds": 300, "tag": "first"})
         body = varlink.Connection.encode("io.tern.Test.Echo", {"text": text}) * n
-        writer = threading.Thread(target=c.send_raw, args=(head + body,))
+        data = head + body
+        slices = 32
+
+        def send_slowly():
+            # The stream lasts longer than ipc_timeout, with slices cut inside messages: steady
+            # progress must keep pushing the io deadline out.
+            step = len(data) // slices + 1
+            for k in range(0, len(data), step):
+                c.send_raw(data[k:k + step])
+                time.sleep((IPC_TIMEOUT + 1.0) / slices)
+
+        writer = threading.Thread(target=send_slowly)
         writer.start()
         try:
             self.assertEqual(c.read_reply(), {"tag": "first"})
