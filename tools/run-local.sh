@@ -44,7 +44,13 @@ DAEMONS=(
 
 pids=()
 cleanup() {
-        for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+        # each loop, then what it started (systemd-socket-activate, which became the daemon)
+        local p kids
+        for p in "${pids[@]}"; do
+                kids=$(pgrep -P "$p" || true)
+                kill "$p" 2>/dev/null || true
+                [[ -z "$kids" ]] || kill $kids 2>/dev/null || true
+        done
         wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
