@@ -30,6 +30,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "varlink-wire.h"
+#include "test-util.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
@@ -105,20 +106,6 @@ static void expect_frames(const char *context, const Frames *f, const char *cons
 static bool fd_is_open(int fd)
 {
         return fcntl(fd, F_GETFD) >= 0;
-}
-
-static size_t count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        size_t n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1; /* the directory's own descriptor */
 }
 
 /* new_fds - N fresh descriptors (both ends of pipes) */

@@ -45,6 +45,7 @@
 #include "testd-varlink.h"
 #include "varlink-idl.h"
 #include "varlink.h"
+#include "test-util.h"
 
 /* Only a hang waits this long; every condition normally holds within milliseconds. */
 #define WAIT_MAX_USEC (20U * USEC_PER_SEC)
@@ -139,20 +140,6 @@ static int teardown(void **state)
                         assert_true(sd_event_run((f)->event, 100 * USEC_PER_MSEC) >= 0);                    \
                 }                                                                                           \
         } while (0)
-
-static size_t count_open_fds(void)
-{
-        DIR *d = opendir("/proc/self/fd");
-        struct dirent *de;
-        size_t n = 0;
-
-        assert_non_null(d);
-        while ((de = readdir(d)))
-                if (de->d_name[0] != '.')
-                        n++;
-        closedir(d);
-        return n - 1;
-}
 
 /* json_check - OBJ equals the JSON text WANT */
 static void json_check(const char *context, json_t *obj, const char *want)
