@@ -12,7 +12,8 @@ set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc python3 libsystemd-dev libinih-dev libjansson-dev systemd)
 if [[ "${1:-}" == "--tests" ]]; then
-        pkgs+=(libcmocka-dev clang libclang-rt-14-dev systemd-container varlink-go groff-base man-db)
+        pkgs+=(libcmocka-dev clang libclang-rt-14-dev systemd-container varlink-go groff-base man-db
+                libdb5.3 libicu72 libnsl2)  # the last three: Postfix's postcat (tools/fetch-postfix.sh)
 fi
 
 missing=()
