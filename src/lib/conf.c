@@ -310,7 +310,8 @@ static const ConfParam params[] = {
                "Addresses host:port tern-smtpd binds when run by hand (empty: inet_interfaces, port 25) "
                "(tern)"),
         P_BOOL("smtpd_peername_lookup", "yes", "smtpd", "Look up the client's host name in the DNS"),
-        P_INT("smtpd_recipient_limit", "1000", 1, 0, "smtpd", "Most recipients of one message"),
+        P_INT("smtpd_recipient_limit", "1000", 1, 0, "smtpd submit",
+              "Most recipients of one message (SMTP, and local submission)"),
         P_LIST("smtpd_recipient_restrictions", "", "smtpd",
                "Restrictions applied at RCPT TO, after smtpd_relay_restrictions"),
         P_LIST("smtpd_relay_restrictions",
