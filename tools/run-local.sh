@@ -11,8 +11,9 @@
 # Then it shows a few ternctl calls. It keeps serving until Ctrl-C when run on a
 # terminal; with --demo (or no terminal) it stops after the demonstration.
 #
-# Today the foundation is what exists: tern-testd, the service scaffold's test
-# daemon (io.tern.Test). Each daemon that lands adds itself to DAEMONS below.
+# What exists today: tern-submit (local submission: tern-sendmail queues mail
+# into run/spool/incoming) and tern-testd, the service scaffold's test daemon.
+# Each daemon that lands adds itself to DAEMONS below.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,6 +32,8 @@ cat > "$run/main.cf" <<CF
 queue_directory = $run/spool
 runtime_directory = $run/sockets
 syslog_name = tern
+myhostname = relay.tern.test
+myorigin = tern.test
 # short, so that the demonstration shows an idle exit and a re-activation
 max_idle = 5s
 CF
@@ -39,6 +42,7 @@ ternctl="$top/build/src/ctl/ternctl"
 
 # program  socket  (socket-activated like the .socket unit does)
 DAEMONS=(
+        "build/src/submit/tern-submit submit"
         "build/tests/tern-testd test"
 )
 
@@ -89,8 +93,16 @@ for _ in $(seq 150); do pgrep -x tern-testd >/dev/null || break; sleep 0.1; done
 show running
 show "$ternctl" call test io.tern.Test.Ping
 show running
+
+say "# local submission: tern-sendmail queues a message durably into run/spool/incoming"
+sendmail="$top/build/src/sendmail/tern-sendmail"
+printf 'Subject: hello from tern\n\nThis message waits in the queue.\n' >"$run/message.txt"
+show "$sendmail" -f operator site-admin@customer.example <"$run/message.txt"
+show ls -l "$run/spool/incoming"
+show tail -n 3 "$run/daemons.log"
+show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
 echo
-echo "The daemon's log lines: $run/daemons.log"
+echo "The daemons' log lines: $run/daemons.log"
 
 if ! $demo_only; then
         echo

@@ -377,6 +377,20 @@ bool varlink_call_replied(const VarlinkCall *c)
         return c->replied;
 }
 
+bool varlink_call_connected(const VarlinkCall *c)
+{
+        struct pollfd p;
+
+        if (!c->conn || c->conn->dead || c->conn->conn.eof)
+                return false;
+        /* The connection is not read behind a pending call, so its hang-up may not have been seen
+         * yet: ask the kernel (a peer that died or shut down its side shows POLLRDHUP/POLLHUP). */
+        p = (struct pollfd){ .fd = c->conn->conn.fd, .events = POLLRDHUP };
+        if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+                return false;
+        return true;
+}
+
 /* call_finish - the final reply went out (or was not wanted): let the connection go on */
 static void call_finish(VarlinkCall *c)
 {

@@ -128,6 +128,9 @@ int varlink_call_error(VarlinkCall *c, const char *error, json_t *parameters);
 int varlink_call_error_invalid_parameter(VarlinkCall *c, const char *name);
 int varlink_call_error_errno(VarlinkCall *c, int error);
 bool varlink_call_replied(const VarlinkCall *c);
+/* varlink_call_connected - is the client still there (not hung up, not done sending)? A handler
+ * that is about to make something permanent for a deferred call asks this first. */
+bool varlink_call_connected(const VarlinkCall *c);
 
 /* Typed parameter decoding: a table per method. */
 typedef enum VarlinkFieldType {

@@ -255,7 +255,9 @@ install_tern() {
 
         # The compiled-in main.cf path follows the build's prefix (/usr/local/etc/... here), which
         # is the host's read-only /usr inside the container: point TERN_CONFIG at /etc/tern.
-        mkdir -p "$root/run/systemd/system/tern-testd.service.d"
+        local svc
+        for svc in tern-testd tern-submit; do
+        mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
                 echo "Environment=TERN_CONFIG=/etc/tern/main.cf"
@@ -264,7 +266,8 @@ install_tern() {
                 # ptrace) and would fail every exit: leaks are the integration suite's to find,
                 # with the same binary run by hand.
                 echo "Environment=ASAN_OPTIONS=detect_leaks=0:abort_on_error=1"
-        } >"$root/run/systemd/system/tern-testd.service.d/test.conf"
+        } >"$root/run/systemd/system/$svc.service.d/test.conf"
+        done
         write_main_cf "$MAIN_CF"
 
         in_ct systemctl daemon-reload
@@ -604,6 +607,32 @@ t_target() {
         in_ct systemctl disable --runtime --quiet tern-testd.socket
 }
 
+# Local submission through the real units: tern-sendmail -> tern-submit.socket -> tern-submit.service
+# (User=tern, ProtectSystem=strict, ReadWritePaths=/var/spool/tern): a ready queue file owned by
+# tern in incoming, and Postfix pickup's log line with its TERN_* fields.
+t_submit() {
+        local out id json
+        in_ct systemctl start tern-submit.socket || return 1
+        expect "tern-submit.socket" "$(prop tern-submit.socket SubState)" listening || return 1
+        out=$(printf 'Subject: from the container\n\nhello\n' |
+                in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_BUILD/src/sendmail/tern-sendmail" -f someone \
+                        user@example.test 2>&1) || { echo "tern-sendmail: $out"; return 1; }
+        wait_for "the pickup line in the journal" 5 journal_has "uid=0 from=<someone>" \
+                SYSLOG_IDENTIFIER=tern/submit || return 1
+        json=$(in_ct journalctl --no-pager -o json SYSLOG_IDENTIFIER=tern/submit TERN_UID=0)
+        id=$(python3 -c 'import json, sys
+e = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()][-1]
+msg = e["MESSAGE"]
+assert msg == e["TERN_QUEUE_ID"] + ": uid=0 from=<someone>", msg
+assert e["_SYSTEMD_UNIT"] == "tern-submit.service", e["_SYSTEMD_UNIT"]
+print(e["TERN_QUEUE_ID"])' "$json") || return 1
+        echo "queued as $id"
+        expect "queue file owner and mode" "$(in_ct stat -c '%U %a %F' "/var/spool/tern/incoming/$id")" \
+                "tern 700 regular file" || return 1
+        expect "service user" "$(prop tern-submit.service User)" tern || return 1
+        in_ct systemctl stop tern-submit.socket tern-submit.service
+}
+
 # A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
 t_bad_config() {
         local rc=0 invocation
@@ -647,6 +676,7 @@ check "idle exit after max_idle: clean, STOPPING=1, socket still listening" t_id
 check "the next call re-activates it; WATCHDOG=1 arrives (WatchdogSec=2s)" t_reactivate_watchdog
 check "systemctl stop with a client connected: exit 0, STOPPING=1, socket removed" t_stop
 check "tern.target starts the sockets wanted by it and stops them (PartOf=)" t_target
+check "tern-sendmail -> tern-submit.socket: a ready queue file owned by tern, pickup's log line" t_submit
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
