@@ -10,7 +10,8 @@
  *
  * Mail mode reads the message from stdin into a memfd (so that tern-submit gets a complete file
  * with a known size: a sendmail that is killed half-way queues nothing) and calls
- * io.tern.Submit.Submit with it. Without -i a line "." ends the message, as sendmail's does.
+ * io.tern.Submit.Submit with it. Without -i a line "." ends the message, as sendmail's does; a
+ * leading mbox "From " line is dropped.
  * The options real programs pass and tern has no use for (-oem, -odi, -v, -N, -B, ...) are
  * accepted and ignored, as Postfix's sendmail does.
  *
@@ -108,7 +109,7 @@ static int copy_message(uint64_t limit, bool ignore_dots, int *ret_fd, uint64_t 
         char buf[65536], out[65536 + 3];
         uint64_t total = 0;
         int state = 0;          /* 0 line start, 1 inside a line, 2 after a line-start ".", 3 after ".\r" */
-        bool done = false;
+        bool done = false, first_line = true;
 
         if (fd < 0)
                 return -errno;
@@ -122,6 +123,19 @@ static int copy_message(uint64_t limit, bool ignore_dots, int *ret_fd, uint64_t 
                         return -errno;
                 if (k == 0)
                         break;
+                if (first_line) {
+                        /* A leading mbox "From " line is not part of the message (Postfix's
+                         * sendmail drops it too). Only looked for in the first read. */
+                        first_line = false;
+                        if (k >= 5 && memcmp(buf, "From ", 5) == 0) {
+                                char *nl = memchr(buf, '\n', (size_t) k);
+                                if (nl) {
+                                        size_t skip = (size_t) (nl - buf) + 1;
+                                        memmove(buf, buf + skip, (size_t) k - skip);
+                                        k -= (ssize_t) skip;
+                                }
+                        }
+                }
                 for (ssize_t i = 0; i < k && !done; i++) {
                         char ch = buf[i];
 

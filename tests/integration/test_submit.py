@@ -435,6 +435,17 @@ class ByHand(SubmitTestCase):
         self.assertEqual(len(reply["recipients"]), 4)
         self.assertEqual(self.queued(reply["queueId"]).header("Bcc"), [])
 
+    def test_mbox_from_line_is_dropped(self):
+        self.sendmail(["user@example.com"], b"From someone@example.com Mon Nov 23 08:00:00 2026\n"
+                                            b"Subject: mbox\n\nbody\n")
+        q = self.queued(self.last_id())
+        self.assertEqual(q.header("Subject"), ["mbox"])
+        self.assertFalse([h for h in q.headers if h.startswith(b"From someone")], q.headers)
+        self.assertEqual(q.body, [b"body"])
+        # Not at the start: an ordinary body line.
+        self.sendmail(["user@example.com"], b"Subject: x\n\nFrom here on\n")
+        self.assertEqual(self.queued(self.last_id()).body, [b"From here on"])
+
     def test_dot_line(self):
         msg = b"Subject: dots\n\nfirst\n..double\n.\nafter the dot\n"
         self.sendmail(["user@example.com"], msg)
