@@ -99,7 +99,7 @@ sendmail="$top/build/src/sendmail/tern-sendmail"
 printf 'Subject: hello from tern\n\nThis message waits in the queue.\n' >"$run/message.txt"
 show "$sendmail" -f operator site-admin@customer.example <"$run/message.txt"
 show ls -l "$run/spool/incoming"
-show tail -n 3 "$run/daemons.log"
+show grep -F "tern/submit:" "$run/daemons.log"
 show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
 echo
 echo "The daemons' log lines: $run/daemons.log"

@@ -278,6 +278,7 @@ int main(int argc, char **argv)
 
         base = strrchr(argv[0], '/');
         base = base ? base + 1 : argv[0];
+        program = base;         /* messages say "tern-sendmail: ..." or "sendmail: ..." as invoked */
         if (streq(base, "mailq"))
                 mode = MODE_LIST;
 

@@ -670,7 +670,7 @@ class ByHand(SubmitTestCase):
             r = self.sendmail(args, b"", status=69)
             path = os.path.join(self.rt, service)
             self.assertEqual(r.stderr.decode(),
-                             "sendmail: tern-%s is not running: %s: No such file or directory\n" % (service, path),
+                             "tern-sendmail: tern-%s is not running: %s: No such file or directory\n" % (service, path),
                              args)
         # mailq is -bp by its name
         link = os.path.join(self.tmp, "mailq")
@@ -732,7 +732,7 @@ class ByHand(SubmitTestCase):
         self.assertEqual(self.daemon.stop(), 0)
         self.assertFalse(os.path.exists(self.socket_path), "socket left behind")
         r = self.sendmail(["a@b.c"], SIMPLE, status=75)
-        self.assertEqual(r.stderr.decode(), "sendmail: tern-submit is not running: %s: No such file or directory\n"
+        self.assertEqual(r.stderr.decode(), "tern-sendmail: tern-submit is not running: %s: No such file or directory\n"
                          % self.socket_path)
 
 
