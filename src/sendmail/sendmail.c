@@ -184,7 +184,8 @@ static int copy_message(uint64_t limit, bool ignore_dots, int *ret_fd, uint64_t 
 static int exit_for_error(const char *error)
 {
         if (streq(error, "io.tern.Submit.InvalidAddress") || streq(error, "io.tern.Submit.InvalidMessage") ||
-            streq(error, "io.tern.Submit.MessageTooBig") || streq(error, "io.tern.Submit.UnreadableDescriptor"))
+            streq(error, "io.tern.Submit.MessageTooBig") ||
+            streq(error, "io.tern.Submit.UnreadableDescriptor"))
                 return EX_DATAERR_;
         if (streq(error, "io.tern.Submit.NoRecipients") || streq(error, "io.tern.Submit.TooManyRecipients"))
                 return EX_USAGE_;
@@ -207,7 +208,9 @@ static int send_mail(const Conf *c, const char *sender, const char *full_name, c
         int r;
 
         if (n_rcpts == 0 && !extract) {
-                fprintf(stderr, "%s: Recipient addresses must be specified on the command line or via the -t option\n",
+                fprintf(stderr,
+                        "%s: Recipient addresses must be specified on the command line or via the -t "
+                        "option\n",
                         program);
                 return EX_USAGE_;
         }
@@ -225,8 +228,9 @@ static int send_mail(const Conf *c, const char *sender, const char *full_name, c
         list = json_array();
         for (size_t i = 0; list && i < n_rcpts; i++)
                 json_array_append_new(list, json_string(rcpts[i]));
-        params = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}", "sender", sender, "recipients", list ? list : json_array(),
-                           "fd", 0, "size", (json_int_t) size, "extractRecipients", extract, "ignoreDots", true);
+        params = json_pack("{s:s,s:o,s:i,s:I,s:b,s:b}", "sender", sender, "recipients",
+                           list ? list : json_array(), "fd", 0, "size", (json_int_t) size,
+                           "extractRecipients", extract, "ignoreDots", true);
         if (!params)
                 return EX_OSERR_;
         if (full_name)
@@ -362,9 +366,11 @@ int main(int argc, char **argv)
                 return call_service(conf, "qmgr", "io.tern.Qmgr.Trigger",
                                     json_pack("{s:[s,s]}", "requests", "flushDead", "all"));
         case MODE_FLUSH_SITE:
-                return call_service(conf, "flush", "io.tern.Flush.SendSite", json_pack("{s:s}", "site", arg));
+                return call_service(conf, "flush", "io.tern.Flush.SendSite",
+                                    json_pack("{s:s}", "site", arg));
         case MODE_FLUSH_ID:
-                return call_service(conf, "flush", "io.tern.Flush.SendFile", json_pack("{s:s}", "queueId", arg));
+                return call_service(conf, "flush", "io.tern.Flush.SendFile",
+                                    json_pack("{s:s}", "queueId", arg));
         case MODE_MAIL:
                 break;
         }
@@ -378,10 +384,12 @@ int main(int argc, char **argv)
                 if (!full_name && pw && !isempty(pw->pw_gecos)) {
                         /* the GECOS field's first part */
                         static char gecos[256];
-                        snprintf(gecos, sizeof(gecos), "%.*s", (int) strcspn(pw->pw_gecos, ","), pw->pw_gecos);
+                        snprintf(gecos, sizeof(gecos), "%.*s", (int) strcspn(pw->pw_gecos, ","),
+                                 pw->pw_gecos);
                         if (gecos[0])
                                 full_name = gecos;
                 }
         }
-        return send_mail(conf, sender, full_name, argv + optind, (size_t) (argc - optind), extract, ignore_dots);
+        return send_mail(conf, sender, full_name, argv + optind, (size_t) (argc - optind), extract,
+                         ignore_dots);
 }

@@ -133,8 +133,8 @@ static void submitter_trigger_qmgr(Submitter *s)
         if (varlink_client_connect(s->qmgr_socket, &c) < 0)
                 return; /* not running: the message waits in incoming for its next scan */
         varlink_client_set_timeout(c, s->ipc_timeout_usec);
-        (void) varlink_client_send(c, "io.tern.Qmgr.Trigger", json_pack("{s:[s]}", "requests", "incoming"), NULL,
-                                   0, VARLINK_CALL_ONEWAY);
+        (void) varlink_client_send(c, "io.tern.Qmgr.Trigger", json_pack("{s:[s]}", "requests", "incoming"),
+                                   NULL, 0, VARLINK_CALL_ONEWAY);
 }
 
 static int on_commit(sd_event_source *source, void *userdata)
@@ -210,7 +210,8 @@ static void finish_input(Submission *sub)
         sub->timer = sd_event_source_disable_unref(sub->timer);
         sub->fd = safe_close(sub->fd);
 
-        if (sub->size_expected >= 0 && sub->size_read != (uint64_t) sub->size_expected && !cleanup_done_input(sub->cleanup)) {
+        if (sub->size_expected >= 0 && sub->size_read != (uint64_t) sub->size_expected &&
+            !cleanup_done_input(sub->cleanup)) {
                 char text[128];
                 snprintf(text, sizeof(text), "message ends after %llu of %lld bytes",
                          (unsigned long long) sub->size_read, (long long) sub->size_expected);
@@ -408,8 +409,8 @@ int submission_start(Submitter *s, const SubmissionRequest *req, int fd, Submiss
                 r = sd_event_add_io(s->event, &sub->io, fd, EPOLLIN, on_readable, sub);
                 if (r >= 0) {
                         (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
-                        r = sd_event_add_time(s->event, &sub->timer, CLOCK_MONOTONIC, now + s->ipc_timeout_usec, 0,
-                                              on_read_timeout, sub);
+                        r = sd_event_add_time(s->event, &sub->timer, CLOCK_MONOTONIC,
+                                              now + s->ipc_timeout_usec, 0, on_read_timeout, sub);
                 }
         } else {
                 fail_later(sub, -EBADF, "the descriptor is not a file, memfd, pipe or socket");
@@ -506,7 +507,8 @@ int submitter_new(sd_event *event, const Conf *conf, Submitter **ret)
                 r = -ENOMEM;
                 goto fail;
         }
-        r = queue_store_open(conf_get_string(conf, "queue_directory"), conf_get_list(conf, "hash_queue_names"),
+        r = queue_store_open(conf_get_string(conf, "queue_directory"),
+                             conf_get_list(conf, "hash_queue_names"),
                              (unsigned) conf_get_int(conf, "hash_queue_depth"), &s->store);
         if (r < 0)
                 goto fail;

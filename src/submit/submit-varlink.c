@@ -45,7 +45,8 @@ static void reply_error(SubmitContext *ctx, VarlinkCall *call, Submission *sub, 
                 break;
         case -EBADMSG:
         case -EPIPE:
-                (void) varlink_call_error(call, "io.tern.Submit.InvalidMessage", json_pack("{s:s}", "reason", text));
+                (void) varlink_call_error(call, "io.tern.Submit.InvalidMessage",
+                                          json_pack("{s:s}", "reason", text));
                 break;
         case -ESPIPE:
                 (void) varlink_call_error_invalid_parameter(call, "size");
@@ -59,8 +60,8 @@ static void reply_error(SubmitContext *ctx, VarlinkCall *call, Submission *sub, 
                 break;          /* nobody to answer */
         default:
                 /* The queue could not take it: the client may try again (EX_TEMPFAIL). */
-                log_warning("cannot queue a message from uid=%u: %s", (unsigned) varlink_call_peer(call)->uid,
-                            strerror(-error));
+                log_warning("cannot queue a message from uid=%u: %s",
+                            (unsigned) varlink_call_peer(call)->uid, strerror(-error));
                 (void) varlink_call_error(call, "io.tern.Submit.TemporaryFailure",
                                           json_pack("{s:s}", "reason", strerror(-error)));
                 break;
@@ -83,16 +84,16 @@ static void on_submission_done(Submission *sub, int error, void *userdata)
                 char field_id[64], field_uid[32];
                 snprintf(field_id, sizeof(field_id), "TERN_QUEUE_ID=%s", submission_queue_id(sub));
                 snprintf(field_uid, sizeof(field_uid), "TERN_UID=%u", (unsigned) pc->uid);
-                log_info_fields(LOG_FIELDS(field_id, field_uid), "%s: uid=%u from=<%s>", submission_queue_id(sub),
-                                (unsigned) pc->uid, pc->sender);
+                log_info_fields(LOG_FIELDS(field_id, field_uid), "%s: uid=%u from=<%s>",
+                                submission_queue_id(sub), (unsigned) pc->uid, pc->sender);
         }
         rcpts = json_array();
         for (size_t i = 0; rcpts && i < submission_n_recipients(sub); i++)
                 json_array_append_new(rcpts, json_string(submission_recipient(sub, i)));
-        (void) varlink_call_reply(pc->call, json_pack("{s:s,s:s,s:o,s:I}", "queueId", submission_queue_id(sub),
-                                                      "sender", submission_sender(sub), "recipients",
-                                                      rcpts ? rcpts : json_array(), "size",
-                                                      (json_int_t) submission_size(sub)));
+        (void) varlink_call_reply(
+                pc->call, json_pack("{s:s,s:s,s:o,s:I}", "queueId", submission_queue_id(sub), "sender",
+                                    submission_sender(sub), "recipients", rcpts ? rcpts : json_array(),
+                                    "size", (json_int_t) submission_size(sub)));
 out:
         varlink_call_unref(pc->call);
         free(pc->sender);
@@ -117,13 +118,14 @@ static int method_submit(VarlinkCall *call, json_t *parameters, unsigned flags, 
                 bool extract, ignore_dots;
         } p = { .fd = -EBADF, .size = -1 };
         static const VarlinkField fields[] = {
-                { "sender", VARLINK_FIELD_STRING, offsetof(__typeof__(p), sender), VARLINK_FIELD_MANDATORY },
-                { "recipients", VARLINK_FIELD_STRINGV, offsetof(__typeof__(p), recipients), VARLINK_FIELD_MANDATORY },
-                { "fd", VARLINK_FIELD_FD, offsetof(__typeof__(p), fd), VARLINK_FIELD_MANDATORY },
-                { "fullName", VARLINK_FIELD_STRING, offsetof(__typeof__(p), full_name), 0 },
-                { "size", VARLINK_FIELD_INT, offsetof(__typeof__(p), size), 0 },
-                { "extractRecipients", VARLINK_FIELD_BOOL, offsetof(__typeof__(p), extract), 0 },
-                { "ignoreDots", VARLINK_FIELD_BOOL, offsetof(__typeof__(p), ignore_dots), 0 },
+                {"sender", VARLINK_FIELD_STRING, offsetof(__typeof__(p), sender), VARLINK_FIELD_MANDATORY},
+                {"recipients", VARLINK_FIELD_STRINGV, offsetof(__typeof__(p), recipients),
+                 VARLINK_FIELD_MANDATORY},
+                {"fd", VARLINK_FIELD_FD, offsetof(__typeof__(p), fd), VARLINK_FIELD_MANDATORY},
+                {"fullName", VARLINK_FIELD_STRING, offsetof(__typeof__(p), full_name), 0},
+                {"size", VARLINK_FIELD_INT, offsetof(__typeof__(p), size), 0},
+                {"extractRecipients", VARLINK_FIELD_BOOL, offsetof(__typeof__(p), extract), 0},
+                {"ignoreDots", VARLINK_FIELD_BOOL, offsetof(__typeof__(p), ignore_dots), 0},
                 {},
         };
         SubmitContext *ctx = userdata;
@@ -151,7 +153,8 @@ static int method_submit(VarlinkCall *call, json_t *parameters, unsigned flags, 
         if (!submit_user_authorized(ctx->authorized_users, user)) {
                 log_warning("uid=%u (%s): not authorized to submit mail (authorized_submit_users)",
                             (unsigned) peer->uid, user);
-                return varlink_call_error(call, "io.tern.Submit.NotAuthorized", json_pack("{s:s}", "user", user));
+                return varlink_call_error(call, "io.tern.Submit.NotAuthorized",
+                                          json_pack("{s:s}", "user", user));
         }
 
         n = json_array_size(p.recipients);
@@ -187,7 +190,8 @@ static int method_submit(VarlinkCall *call, json_t *parameters, unsigned flags, 
         if (!pc->sender)
                 r = -ENOMEM;
         else
-                r = submission_start(ctx->submitter, &req, fd, on_submission_done, on_submission_alive, pc, &sub);
+                r = submission_start(ctx->submitter, &req, fd, on_submission_done, on_submission_alive, pc,
+                                     &sub);
         if (r < 0) {
                 if (!pc->sender)
                         safe_close(fd);

@@ -24,7 +24,8 @@ static int submit_setup(Service *s, void *userdata)
 
         r = submitter_new(service_event(s), c, &context.submitter);
         if (r < 0)
-                return log_error_errno(r, "cannot open the queue %s: %m", conf_get_string(c, "queue_directory"));
+                return log_error_errno(r, "cannot open the queue %s: %m",
+                                       conf_get_string(c, "queue_directory"));
         context.authorized_users = conf_get_list(c, "authorized_submit_users");
         context.message_size_limit = conf_get_size(c, "message_size_limit");
         context.recipient_limit = (uint64_t) conf_get_int(c, "smtpd_recipient_limit");
