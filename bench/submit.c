@@ -34,7 +34,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,37 +42,22 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <dirent.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "json-util.h"
 #include "macro.h"
 #include "varlink.h"
 
-/* How long tern-submit may take to say READY=1. */
-#define STARTUP_TIMEOUT_MSEC 10000
 /* A submission waits for a group commit: generous, against a wedged daemon. */
 #define CALL_TIMEOUT_SEC 60
 #define CLIENTS_MAX 64
 
 static const char *perf_events = "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs";
 
-static uint64_t now_nsec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * 1000000000ULL + (uint64_t) ts.tv_nsec;
-}
-
-static _noreturn_ void die(const char *what, int error)
-{
-        fprintf(stderr, "bench-submit: %s: %s\n", what, strerror(abs(error)));
-        exit(EXIT_FAILURE);
-}
+const char *const bench_name = "bench-submit";
 
 typedef struct Setup {
         char dir[256];
@@ -110,94 +94,32 @@ static char *make_message(size_t size)
 
 /* ---- the daemon ------------------------------------------------------------------------------ */
 
-typedef struct Daemon {
-        pid_t pid;              /* what we forked: perf, or tern-submit itself */
-        pid_t daemon;           /* tern-submit (from READY=1's credentials) */
-} Daemon;
-
-static void daemon_start(const Setup *s, Daemon *d)
+/* exec_submit - the child's last step: tern-submit -c CONFIG, under perf stat when it works */
+static void exec_submit(const void *userdata)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        uint64_t deadline;
-        int nfd, one = 1;
+        const Setup *s = userdata;
 
-        (void) unlink(s->notify);
-        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        strcpy(sa.sun_path, s->notify);
-        if (nfd < 0 || bind(nfd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
-            setsockopt(nfd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
-                die("notify socket", errno);
-
-        d->daemon = 0;
-        d->pid = fork();
-        if (d->pid < 0)
-                die("fork", errno);
-        if (d->pid == 0) {
-                setenv("NOTIFY_SOCKET", s->notify, 1);
-                setenv("TERN_LOG", "stderr", 1);
-                unsetenv("LISTEN_FDS");
-                unsetenv("LISTEN_PID");
-                /* the daemon's log lines (one per message) would only slow the terminal */
-                int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-                if (null >= 0)
-                        dup2(null, STDERR_FILENO);
-                if (s->perf)
-                        execlp("perf", "perf", "stat", "-x,", "-o", s->perf_out, "-e", perf_events, "--",
-                               s->submit, "-c", s->config, (char *) NULL);
-                else
-                        execl(s->submit, s->submit, "-c", s->config, (char *) NULL);
-                _exit(127);
-        }
-
-        deadline = now_nsec() + (uint64_t) STARTUP_TIMEOUT_MSEC * 1000000ULL;
-        while (d->daemon == 0) {
-                struct pollfd p = { .fd = nfd, .events = POLLIN };
-                union {
-                        struct cmsghdr h;
-                        uint8_t buf[CMSG_SPACE(sizeof(struct ucred))];
-                } control;
-                char buf[4096];
-                struct iovec iov = { buf, sizeof(buf) - 1 };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = &control,
-                                     .msg_controllen = sizeof(control) };
-                uint64_t now = now_nsec();
-                int status;
-                ssize_t k;
-
-                if (now >= deadline)
-                        die("tern-submit did not send READY=1 in time", ETIMEDOUT);
-                if (waitpid(d->pid, &status, WNOHANG) == d->pid)
-                        die("tern-submit exited before READY=1", ECHILD);
-                if (poll(&p, 1, (int) MIN((deadline - now) / 1000000ULL + 1, 100ULL)) <= 0)
-                        continue;
-                k = recvmsg(nfd, &mh, MSG_DONTWAIT);
-                if (k <= 0)
-                        continue;
-                buf[k] = '\0';
-                if (!strstr(buf, "READY=1"))
-                        continue;
-                for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-                        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS) {
-                                struct ucred uc;
-                                memcpy(&uc, CMSG_DATA(c), sizeof(uc));
-                                d->daemon = uc.pid;
-                        }
-                if (d->daemon == 0)
-                        die("READY=1 without credentials", EPROTO);
-        }
-        close(nfd);
+        /* the daemon's log lines (one per message) would only slow the terminal */
+        int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+        if (null >= 0)
+                dup2(null, STDERR_FILENO);
+        if (s->perf)
+                execlp("perf", "perf", "stat", "-x,", "-o", s->perf_out, "-e", perf_events, "--", s->submit,
+                       "-c", s->config, (char *) NULL);
+        else
+                execl(s->submit, s->submit, "-c", s->config, (char *) NULL);
 }
 
 /* daemon_stop - SIGTERM to tern-submit, wait for what we forked; the syncs perf counted, or -1 */
-static long daemon_stop(const Setup *s, Daemon *d)
+static long daemon_stop(const Setup *s, BenchDaemon *d)
 {
         char line[512];
         long total = -1;
         int status;
         FILE *f;
 
-        kill(d->daemon, SIGTERM);
-        if (waitpid(d->pid, &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        status = bench_daemon_stop(d);
+        if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
                 fprintf(stderr, "bench-submit: warning: tern-submit did not exit cleanly (status %d)\n", status);
         if (!s->perf)
                 return -1;
@@ -302,12 +224,12 @@ static Result run_case(const Setup *s, const char *msg, const char *how, size_t 
         size_t per = messages / clients, found;
         pid_t pids[CLIENTS_MAX];
         int barrier[2];
-        Daemon d;
+        BenchDaemon d;
         uint64_t t0;
 
         snprintf(res.name, sizeof(res.name), "%s, %u client%s", how, clients, clients > 1 ? "s" : "");
         incoming_clear(s);
-        daemon_start(s, &d);
+        bench_daemon_start(&d, "tern-submit", s->notify, exec_submit, s);
         if (pipe2(barrier, O_CLOEXEC) < 0)
                 die("pipe", errno);
         for (unsigned i = 0; i < clients; i++) {
@@ -328,12 +250,8 @@ static Result run_case(const Setup *s, const char *msg, const char *how, size_t 
         close(barrier[0]);
         t0 = now_nsec();
         close(barrier[1]);
-        for (unsigned i = 0; i < clients; i++) {
-                int status;
-                if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                        die("a client failed", EPROTO);
-        }
-        res.seconds = (double) (now_nsec() - t0) / 1e9;
+        wait_clients(pids, clients);
+        res.seconds = seconds_since(t0);
         res.syncs = daemon_stop(s, &d);
         found = incoming_clear(s);
         if (found != res.messages) {
@@ -367,7 +285,7 @@ static Result run_baseline(const Setup *s, const char *msg, size_t n)
                 if (renameat(dfd, tmp, dfd, name) < 0)
                         die("baseline rename", errno);
         }
-        res.seconds = (double) (now_nsec() - t0) / 1e9;
+        res.seconds = seconds_since(t0);
         close(dfd);
         incoming_clear(s);
         return res;

@@ -37,35 +37,20 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "bench-util.h"
 #include "macro.h"
 #include "varlink.h"
 
 #define WARMUP_CALLS 1000U
-/* How long tern-testd may take to say READY=1. */
-#define STARTUP_TIMEOUT_MSEC 10000
 #define CLIENTS_MAX 64
+
+const char *const bench_name = "bench-varlink";
 
 static const char ping_call[] = "{\"method\":\"io.tern.Test.Ping\",\"parameters\":{}}";
 static const char ping_reply[] = "{\"parameters\":{}}";
-
-static uint64_t now_nsec(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static _noreturn_ void die(const char *what, int error)
-{
-        fprintf(stderr, "bench-varlink: %s: %s\n", what, strerror(abs(error)));
-        exit(EXIT_FAILURE);
-}
 
 /* ---- results ---------------------------------------------------------------------------- */
 
@@ -198,7 +183,7 @@ static Result run_varlink_sequential(const char *socket_path, size_t calls)
         varlink_calls(c, WARMUP_CALLS, NULL);
         t0 = now_nsec();
         varlink_calls(c, calls, res.latency_ns);
-        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        res.seconds = seconds_since(t0);
         varlink_client_free(c);
         result_finish(&res);
         return res;
@@ -225,7 +210,7 @@ static Result run_raw_sequential(size_t calls)
         raw_calls(sp[0], WARMUP_CALLS, NULL);
         t0 = now_nsec();
         raw_calls(sp[0], calls, res.latency_ns);
-        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        res.seconds = seconds_since(t0);
         close(sp[0]);
         (void)waitpid(pid, &status, 0);
         result_finish(&res);
@@ -303,12 +288,8 @@ static Result run_concurrent(const char *name, const char *socket_path, size_t c
                         close(raw_fds[i]);
         t0 = now_nsec();
         close(barrier[1]);
-        for (unsigned i = 0; i < clients; i++) {
-                int status;
-                if (waitpid(pids[i], &status, 0) < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                        die("a client failed", EPROTO);
-        }
-        res.seconds = (double)(now_nsec() - t0) / 1e9;
+        wait_clients(pids, clients);
+        res.seconds = seconds_since(t0);
         if (server > 0)
                 (void)waitpid(server, NULL, 0);
         result_finish(&res);
@@ -322,15 +303,21 @@ typedef struct Daemon {
         char config[128];
         char socket[128];
         char notify[128];
-        pid_t pid;
+        BenchDaemon proc;
 } Daemon;
+
+/* exec_testd - the child's last step: tern-testd -c CONFIG */
+static void exec_testd(const void *userdata)
+{
+        const char *const *argv = userdata; /* TESTD, CONFIG */
+
+        execl(argv[0], argv[0], "-c", argv[1], (char *)NULL);
+        fprintf(stderr, "bench-varlink: cannot run %s: %s\n", argv[0], strerror(errno));
+}
 
 static void daemon_start(Daemon *d, const char *testd)
 {
-        struct sockaddr_un sa = {.sun_family = AF_UNIX};
-        uint64_t deadline;
-        bool ready = false;
-        int nfd;
+        const char *argv[2] = {testd, d->config};
         FILE *f;
 
         snprintf(d->dir, sizeof(d->dir), "/tmp/tern-bench.XXXXXX");
@@ -345,59 +332,14 @@ static void daemon_start(Daemon *d, const char *testd)
         fprintf(f, "# written by bench-varlink\nruntime_directory = %s\n", d->dir);
         fclose(f);
 
-        /* READY=1 comes to our own notification socket: no polling for the socket file. */
-        nfd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        strcpy(sa.sun_path, d->notify);
-        if (nfd < 0 || bind(nfd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-                die("notify socket", errno);
-
-        d->pid = fork();
-        if (d->pid < 0)
-                die("fork", errno);
-        if (d->pid == 0) {
-                setenv("NOTIFY_SOCKET", d->notify, 1);
-                setenv("TERN_LOG", "stderr", 1);
-                unsetenv("LISTEN_FDS");
-                unsetenv("LISTEN_PID");
-                execl(testd, testd, "-c", d->config, (char *)NULL);
-                fprintf(stderr, "bench-varlink: cannot run %s: %s\n", testd, strerror(errno));
-                _exit(127);
-        }
-
-        deadline = now_nsec() + (uint64_t)STARTUP_TIMEOUT_MSEC * 1000000ULL;
-        while (!ready) {
-                struct pollfd p = {.fd = nfd, .events = POLLIN};
-                uint64_t now = now_nsec();
-                char buf[4096];
-                ssize_t k;
-                int status;
-
-                if (now >= deadline)
-                        die("tern-testd did not send READY=1 in time", ETIMEDOUT);
-                if (waitpid(d->pid, &status, WNOHANG) == d->pid)
-                        die("tern-testd exited before READY=1", ECHILD);
-                if (poll(&p, 1, (int)MIN((deadline - now) / 1000000ULL + 1, 100ULL)) <= 0)
-                        continue; /* re-check the child and the deadline */
-                k = recv(nfd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-                if (k <= 0)
-                        continue;
-                buf[k] = '\0';
-                for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"))
-                        ready = ready || streq(line, "READY=1");
-        }
-        close(nfd);
+        bench_daemon_start(&d->proc, "tern-testd", d->notify, exec_testd, argv);
         if (access(d->socket, F_OK) < 0)
                 die("tern-testd is ready but its socket is not there", errno);
 }
 
 static void daemon_stop(Daemon *d)
 {
-        int status;
-
-        if (d->pid > 0) {
-                kill(d->pid, SIGTERM);
-                (void)waitpid(d->pid, &status, 0);
-        }
+        (void)bench_daemon_stop(&d->proc);
         (void)unlink(d->socket);
         (void)unlink(d->notify);
         (void)unlink(d->config);

@@ -17,14 +17,15 @@ BUILD/postfix-root (tools/fetch-postfix.sh fills it), else the installed /usr/sb
 Exit 77 (skip) only when none can be had.
 """
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from harness import SOURCE_ROOT, TempDirTestCase  # noqa: E402
+
 QUEUE_TOOL = os.environ.get("QUEUE_TOOL", "")
-SOURCE_ROOT = os.environ.get("TERN_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_ROOT = os.environ.get("TERN_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 
 
@@ -113,21 +114,24 @@ LONG = "".join(chr(ord("a") + i % 26) for i in range(5000))
 CONTENT = f"Subject: tern to postfix\nFrom: Charlie <s@example.org>\n\nbody line 1\n{LONG}\nlast\n"
 
 
-@unittest.skipIf(POSTFIX_ROOT is None, "postcat not found and Debian's postfix package not fetchable")
-class TernToPostfix(unittest.TestCase):
-    def setUp(self):
-        self.top = tempfile.mkdtemp(prefix="tern-postcat-")
-        self.pf = PostfixEnv(POSTFIX_ROOT, self.top)
+class PostfixTestCase(TempDirTestCase):
+    """A PostfixEnv (self.pf) in a temporary directory (self.tmp) per test."""
 
-    def tearDown(self):
-        shutil.rmtree(self.top, ignore_errors=True)
+    def setUp(self):
+        super().setUp()
+        self.pf = PostfixEnv(POSTFIX_ROOT, self.tmp)
+
+
+@unittest.skipIf(POSTFIX_ROOT is None, "postcat not found and Debian's postfix package not fetchable")
+class TernToPostfix(PostfixTestCase):
+    TMP_PREFIX = "tern-postcat-"
 
     def write(self, path, *args, content=CONTENT):
         tool("write", path, *args, stdin=content.encode())
         return path
 
     def test_envelope_header_body(self):
-        path = self.write(os.path.join(self.top, "qf"), "-t", "1700000000.123456", "-c", "1700000001",
+        path = self.write(os.path.join(self.tmp, "qf"), "-t", "1700000000.123456", "-c", "1700000001",
                           "-F", "Charlie Root", "-f", "s@example.org",
                           "-a", "log_client_name=localhost", "-a", "rewrite_context=local",
                           "-o", "Orig@example.com", "-r", "r1@example.com", "-d", "r2@example.com",
@@ -164,7 +168,7 @@ class TernToPostfix(unittest.TestCase):
         self.assertEqual([(r[0], len(r) - 2) for r in cut], [("L", 2048), ("L", 2048), ("N", 904)])
 
     def test_null_sender_no_fullname(self):
-        path = self.write(os.path.join(self.top, "qf2"), "-t", "86400.5", "-f", "", "-r", "x@y",
+        path = self.write(os.path.join(self.tmp, "qf2"), "-t", "86400.5", "-f", "", "-r", "x@y",
                           content="H: v\n\nb\n")
         out = self.pf.postcat("-e", path)
         self.assertIn("message_arrival_time: Fri Jan  2 00:00:00 1970\n", out)
@@ -184,13 +188,8 @@ class TernToPostfix(unittest.TestCase):
 
 
 @unittest.skipIf(POSTFIX_ROOT is None, "Postfix programs not found and not fetchable")
-class PostfixToTern(unittest.TestCase):
-    def setUp(self):
-        self.top = tempfile.mkdtemp(prefix="tern-postdrop-")
-        self.pf = PostfixEnv(POSTFIX_ROOT, self.top)
-
-    def tearDown(self):
-        shutil.rmtree(self.top, ignore_errors=True)
+class PostfixToTern(PostfixTestCase):
+    TMP_PREFIX = "tern-postdrop-"
 
     def test_maildrop_file(self):
         if os.geteuid() != 0:

@@ -24,12 +24,9 @@ import json
 import os
 import re
 import select
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -37,146 +34,34 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import varlink  # noqa: E402
+from harness import (SOURCE_ROOT, START_TIMEOUT, EXIT_TIMEOUT, SANITIZER_RE,  # noqa: E402
+                     DaemonTestCase, write_conf, wait_until)
 
-SOURCE_ROOT = os.environ.get("TERN_SOURCE_ROOT", os.path.normpath(os.path.join(HERE, "..", "..")))
 TESTD = os.environ.get("TERN_TESTD", os.path.join(SOURCE_ROOT, "build", "tests", "tern-testd"))
 TERNCTL = os.environ.get("TERNCTL", os.path.join(SOURCE_ROOT, "build", "src", "ctl", "ternctl"))
 IDL_FILE = os.path.join(SOURCE_ROOT, "src", "lib", "idl", "io.tern.Test.varlink")
 
-# Bounds for waiting on conditions (never sleeps): generous, so that ASan builds pass.
-START_TIMEOUT = 10.0
-EXIT_TIMEOUT = 10.0
 MAX_IDLE = 2            # seconds, main.cf max_idle
 IPC_TIMEOUT = 2         # seconds, main.cf ipc_timeout
 
-SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|LeakSanitizer|runtime error:|SUMMARY: \w*Sanitizer")
 WARNING_RE = re.compile(r"^tern/testd: warning: client pid=(\d+) uid=(\d+): (.+)$", re.M)
-SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "MALLOC_PERTURB_")
 
 
-def base_env():
-    """The whole environment of a child: nothing leaks in from the caller (NOTIFY_SOCKET, ...)."""
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TERN_LOG": "stderr"}
-    for name in SANITIZER_ENV:
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-def write_conf(path, rt, **params):
-    lines = ["# tern integration test", "runtime_directory = %s" % rt]
-    settings = {"max_idle": "%ds" % MAX_IDLE, "ipc_timeout": "%ds" % IPC_TIMEOUT}
-    settings.update(params)
-    lines += ["%s = %s" % (k, v) for k, v in settings.items()]
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + "\n")
-
-
-def wait_until(predicate, timeout, interval=0.01):
-    """Poll PREDICATE until it returns a true value or TIMEOUT passes; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = predicate()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(interval)
-
-
-class NotifySocket:
-    """A datagram NOTIFY_SOCKET receiver, as systemd's manager would have."""
-
-    def __init__(self, path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
-        self.sock.bind(path)
-        self.lines = []
-
-    def close(self):
-        self.sock.close()
-
-    def wait_for(self, prefix, timeout=START_TIMEOUT):
-        """The first line that starts with PREFIX (already received or arriving within TIMEOUT)."""
-        deadline = time.monotonic() + timeout
-        seen = 0
-        while True:
-            for line in self.lines[seen:]:
-                if line.startswith(prefix):
-                    return line
-            seen = len(self.lines)
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("no %r on NOTIFY_SOCKET within %.1f s; got %r" % (prefix, timeout, self.lines))
-            if select.select([self.sock], [], [], left)[0]:
-                self.lines += self.sock.recv(65536).decode().split("\n")
-
-
-class Daemon:
-    """One tern-testd process (by hand, or behind systemd-socket-activate) and its stderr."""
-
-    def __init__(self, argv, env, stderr_path, socket_path, activated):
-        self.socket_path = socket_path
-        self.activated = activated
-        self.stderr_path = stderr_path
-        with open(stderr_path, "wb") as err:
-            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err, close_fds=True)
-        self.stopped_status = None
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stderr(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def wait_exit(self, timeout=EXIT_TIMEOUT):
-        """The exit status; raises subprocess.TimeoutExpired if it does not exit within TIMEOUT."""
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self):
-        """SIGTERM (if still running) and the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("pid %d did not exit within %.0f s of SIGTERM" % (self.pid, EXIT_TIMEOUT))
-        return self.proc.returncode
-
-
-class ScaffoldTestCase(unittest.TestCase):
+class ScaffoldTestCase(DaemonTestCase):
     """A temporary runtime directory and main.cf per test; daemons checked and stopped at the end."""
 
+    DAEMON = "tern-testd"
+    BINARY = TESTD
+    SOCKET_NAME = "test"
+    STDERR_NAME = "testd.err"
+
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="tern-it-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.rt = os.path.join(self.tmp, "run")
-        os.mkdir(self.rt)
-        self.socket_path = os.path.join(self.rt, "test")
-        self.conf_path = os.path.join(self.tmp, "main.cf")
-        write_conf(self.conf_path, self.rt)
-        self.daemons = []
+        super().setUp()
+        self.configure()
         self.expected_warnings = 0      # "warning: client ..." lines the test's bad clients cause
-        self.notify = None
 
     def tearDown(self):
-        # Stop every daemon before judging any of them, so that none outlives a failure.
-        statuses = []
-        for d in self.daemons:
-            try:
-                statuses.append(d.stop())
-            except AssertionError as e:
-                statuses.append(str(e))
-        for d, status in zip(self.daemons, statuses):
-            err = d.stderr()
-            self.assertNotRegex(err, SANITIZER_RE, "sanitizer report in tern-testd's stderr")
-            self.assertEqual(status, 0, "tern-testd exit status; stderr:\n" + err)
+        super().tearDown()
         warnings = self.warnings()
         self.assertEqual(len(warnings), self.expected_warnings,
                          "one warning line per dropped bad client, no others: %r" % warnings)
@@ -187,15 +72,12 @@ class ScaffoldTestCase(unittest.TestCase):
     # ---- starting daemons
 
     def configure(self, **params):
-        write_conf(self.conf_path, self.rt, **params)
-
-    def env(self):
-        return base_env()
+        settings = {"runtime_directory": self.rt, "max_idle": "%ds" % MAX_IDLE, "ipc_timeout": "%ds" % IPC_TIMEOUT}
+        settings.update(params)
+        write_conf(self.conf_path, "tern integration test", settings)
 
     def start_by_hand(self):
-        d = Daemon([TESTD, "-c", self.conf_path], self.env(), os.path.join(self.tmp, "testd.err"),
-                   self.socket_path, activated=False)
-        self.daemons.append(d)
+        d = self.spawn(self.daemon_argv(), self.env())
 
         def serving():
             if not d.running():
@@ -206,26 +88,6 @@ class ScaffoldTestCase(unittest.TestCase):
             except (FileNotFoundError, ConnectionRefusedError):
                 return False
         self.assertTrue(wait_until(serving, START_TIMEOUT), "no socket within %.0f s" % START_TIMEOUT)
-        return d
-
-    def start_activated(self):
-        """systemd-socket-activate listens on the socket; tern-testd starts at the first connection."""
-        self.notify = NotifySocket(os.path.join(self.tmp, "notify"))
-        self.addCleanup(self.notify.close)
-        argv = ["systemd-socket-activate", "-l", self.socket_path, "--fdname=varlink",
-                "-E", "NOTIFY_SOCKET=" + self.notify.path]
-        for kv in sorted(self.env().items()):
-            if kv[0] != "PATH":
-                argv += ["-E", "%s=%s" % kv]
-        argv += [TESTD, "-c", self.conf_path]
-        d = Daemon(argv, self.env(), os.path.join(self.tmp, "testd.err"), self.socket_path, activated=True)
-        self.daemons.append(d)
-
-        def listening():
-            if not d.running():
-                raise AssertionError("systemd-socket-activate exited:\n" + d.stderr())
-            return "Listening on %s" % self.socket_path in d.stderr()
-        self.assertTrue(wait_until(listening, START_TIMEOUT), "not listening: " + d.stderr())
         return d
 
     def connect(self):

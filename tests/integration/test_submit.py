@@ -33,13 +33,10 @@ import json
 import os
 import re
 import select
-import shutil
-import signal
 import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -47,10 +44,9 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import varlink  # noqa: E402
-from test_scaffold import (SANITIZER_RE, SANITIZER_ENV, START_TIMEOUT, EXIT_TIMEOUT,  # noqa: E402
-                           NotifySocket, wait_until)
+from harness import (SOURCE_ROOT, SANITIZER_RE, START_TIMEOUT, EXIT_TIMEOUT,  # noqa: E402
+                     DaemonTestCase, base_env, write_conf, wait_until)
 
-SOURCE_ROOT = os.environ.get("TERN_SOURCE_ROOT", os.path.normpath(os.path.join(HERE, "..", "..")))
 SUBMIT = os.environ.get("TERN_SUBMIT", os.path.join(SOURCE_ROOT, "build", "src", "submit", "tern-submit"))
 SENDMAIL = os.environ.get("TERN_SENDMAIL", os.path.join(SOURCE_ROOT, "build", "src", "sendmail", "tern-sendmail"))
 
@@ -137,52 +133,6 @@ class QueueFile:
 
 # ---- processes
 
-def base_env():
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TERN_LOG": "stderr"}
-    for name in SANITIZER_ENV:
-        if name in os.environ:
-            env[name] = os.environ[name]
-    return env
-
-
-class Daemon:
-    """tern-submit (by hand, behind systemd-socket-activate, or inside unshare) and its stderr."""
-
-    def __init__(self, argv, env, stderr_path):
-        self.stderr_path = stderr_path
-        with open(stderr_path, "ab") as err:
-            self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                         stderr=err, close_fds=True)
-        self.killed = False
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def stderr(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def kill(self):
-        self.killed = True
-        self.proc.kill()
-        self.proc.wait(timeout=EXIT_TIMEOUT)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=EXIT_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise AssertionError("pid %d did not exit within %.0f s of SIGTERM" % (self.pid, EXIT_TIMEOUT))
-        return self.proc.returncode
-
-
 def open_pipes_and_sockets(pid):
     """The pipes and sockets PID holds, as "pipe:[inode]" (sd-event's timerfds and such come and stay)."""
     found = set()
@@ -205,56 +155,37 @@ def memfd_with(data):
     return fd
 
 
-class SubmitTestCase(unittest.TestCase):
+class SubmitTestCase(DaemonTestCase):
     """A temporary spool, runtime directory and main.cf per test; daemons stopped and judged at the end."""
 
+    TMP_PREFIX = "tern-submit-it-"
+    DAEMON = "tern-submit"
+    BINARY = SUBMIT
+    SOCKET_NAME = "submit"
+    STDERR_NAME = "submit.err"
+    STDERR_APPEND = True
+
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="tern-submit-it-")
-        self.addCleanup(shutil.rmtree, self.tmp, True)
-        self.rt = os.path.join(self.tmp, "run")
+        super().setUp()
         self.spool = os.path.join(self.tmp, "spool")
-        os.mkdir(self.rt)
         os.mkdir(self.spool)
         self.incoming = os.path.join(self.spool, "incoming")
-        self.socket_path = os.path.join(self.rt, "submit")
-        self.conf_path = os.path.join(self.tmp, "main.cf")
-        self.stderr_path = os.path.join(self.tmp, "submit.err")
         self.configure()
-        self.daemons = []
-        self.notify = None
-
-    def tearDown(self):
-        statuses = []
-        for d in self.daemons:
-            try:
-                statuses.append(None if d.killed else d.stop())
-            except AssertionError as e:
-                statuses.append(str(e))
-        for d, status in zip(self.daemons, statuses):
-            err = d.stderr()
-            self.assertNotRegex(err, SANITIZER_RE, "sanitizer report in tern-submit's stderr")
-            if not d.killed:
-                self.assertEqual(status, 0, "tern-submit exit status; stderr:\n" + err)
 
     def configure(self, **params):
         settings = {"queue_directory": self.spool, "runtime_directory": self.rt, "myhostname": "tern.test",
                     "mydomain": "test", "myorigin": "tern.test", "ipc_timeout": "%ds" % IPC_TIMEOUT,
                     "max_idle": "%ds" % MAX_IDLE, "message_size_limit": str(SIZE_LIMIT)}
         settings.update(params)
-        with open(self.conf_path, "w") as f:
-            f.write("# tern-submit integration test\n")
-            f.write("".join("%s = %s\n" % kv for kv in settings.items()))
+        write_conf(self.conf_path, "tern-submit integration test", settings)
 
     # ---- daemons
 
     def start_by_hand(self, argv_prefix=(), notify=True):
         env = base_env()
         if notify:
-            self.notify = NotifySocket(os.path.join(self.tmp, "notify.%d" % len(self.daemons)))
-            self.addCleanup(self.notify.close)
-            env["NOTIFY_SOCKET"] = self.notify.path
-        d = Daemon(list(argv_prefix) + [SUBMIT, "-c", self.conf_path], env, self.stderr_path)
-        self.daemons.append(d)
+            env["NOTIFY_SOCKET"] = self.listen_notify("notify.%d" % len(self.daemons)).path
+        d = self.spawn(list(argv_prefix) + self.daemon_argv(), env)
         if notify:
             try:
                 self.notify.wait_for("READY=1")
@@ -262,29 +193,6 @@ class SubmitTestCase(unittest.TestCase):
                 raise AssertionError("tern-submit not ready; exit %s, stderr:\n%s" % (d.proc.poll(), d.stderr()))
         self.assertTrue(os.path.exists(self.socket_path) or argv_prefix, "READY=1 but no socket")
         return d
-
-    def start_activated(self):
-        self.notify = NotifySocket(os.path.join(self.tmp, "notify"))
-        self.addCleanup(self.notify.close)
-        argv = ["systemd-socket-activate", "-l", self.socket_path, "--fdname=varlink",
-                "-E", "NOTIFY_SOCKET=" + self.notify.path]
-        for kv in sorted(base_env().items()):
-            if kv[0] != "PATH":
-                argv += ["-E", "%s=%s" % kv]
-        argv += [SUBMIT, "-c", self.conf_path]
-        d = Daemon(argv, base_env(), self.stderr_path)
-        self.daemons.append(d)
-
-        def listening():
-            if not d.running():
-                raise AssertionError("systemd-socket-activate exited:\n" + d.stderr())
-            return "Listening on %s" % self.socket_path in d.stderr()
-        self.assertTrue(wait_until(listening, START_TIMEOUT), "not listening: " + d.stderr())
-        return d
-
-    def stderr(self):
-        with open(self.stderr_path, "rb") as f:
-            return f.read().decode("utf-8", "replace")
 
     def connect(self, timeout=varlink.DEFAULT_TIMEOUT):
         c = varlink.connect(self.socket_path, timeout=timeout)
