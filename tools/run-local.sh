@@ -12,7 +12,8 @@
 # terminal; with --demo (or no terminal) it stops after the demonstration.
 #
 # What exists today: tern-submit (local submission: tern-sendmail queues mail
-# into run/spool/incoming) and tern-testd, the service scaffold's test daemon.
+# into run/spool/incoming), tern-scache (the connection cache the SMTP delivery
+# agents will use) and tern-testd, the service scaffold's test daemon.
 # Each daemon that lands adds itself to DAEMONS below.
 set -euo pipefail
 
@@ -43,6 +44,7 @@ ternctl="$top/build/src/ctl/ternctl"
 # program  socket  (socket-activated like the .socket unit does)
 DAEMONS=(
         "build/src/submit/tern-submit submit"
+        "build/src/scache/tern-scache scache"
         "build/tests/tern-testd test"
 )
 
@@ -101,6 +103,10 @@ show "$sendmail" -f operator site-admin@customer.example <"$run/message.txt"
 show ls -l "$run/spool/incoming"
 show grep -F "tern/submit:" "$run/daemons.log"
 show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
+
+say "# the connection cache: empty until the SMTP delivery agent lands"
+show "$ternctl" scache stats
+show "$ternctl" call scache io.tern.Scache.FindDestination '{"destination": "smtp\nexample.com\n0\n0\n0\n"}'
 echo
 echo "The daemons' log lines: $run/daemons.log"
 

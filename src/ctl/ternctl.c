@@ -32,6 +32,8 @@ static const CtlVerb verbs[] = {
           "print a daemon's interfaces in varlink IDL" },
         { "config", ctl_verb_config, "config [-n|-d] [--program NAME] [NAME...]",
           "print the effective configuration, like postconf" },
+        { "scache", ctl_verb_scache, "scache stats | find-dest LABEL | find-endp LABEL",
+          "tern-scache's statistics; take a cached session out (and close it)" },
 };
 
 int ctl_conf(CtlOptions *o, const Conf **ret)

@@ -66,3 +66,4 @@ void ctl_print_json(const CtlOptions *o, json_t *j);
 int ctl_verb_call(CtlOptions *o, int argc, char **argv);
 int ctl_verb_introspect(CtlOptions *o, int argc, char **argv);
 int ctl_verb_config(CtlOptions *o, int argc, char **argv);
+int ctl_verb_scache(CtlOptions *o, int argc, char **argv);

@@ -132,7 +132,7 @@ static void on_varlink_event(VarlinkServer *v, VarlinkServerEvent event, const s
 
         switch (event) {
         case VARLINK_SERVER_CONNECT:
-                if (s->idle_timer && !s->spec->long_running && s->max_use > 0 &&
+                if (s->idle_timer && !s->spec->long_running && !s->spec->no_max_use && s->max_use > 0 &&
                     varlink_server_accepted(v) >= s->max_use && !s->draining) {
                         s->draining = true;
                         (void) varlink_server_set_accepting(v, false);
@@ -345,6 +345,8 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
         (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
         if (r < 0)
                 log_error_errno(r, "event loop failed: %m");
+        if (spec->shutdown)
+                spec->shutdown(s, spec->userdata);
 
         /* By hand we bound the socket ourselves: take it away again. */
         if (!s->socket_activated)

@@ -34,9 +34,12 @@ typedef struct ServiceSpec {
         const char *socket;             /* file name under runtime_directory; NULL: the program name */
         const char *description;        /* one line for --help */
         bool long_running;              /* max_idle and max_use do not apply (qmgr) */
+        bool no_max_use;                /* max_use does not apply (scache: Postfix sets it to 0) */
         mode_t socket_mode;             /* run by hand: the bound socket's mode (0: 0660) */
         /* set up interfaces and state; called after configuration and logging, before listening */
         int (*setup)(Service *s, void *userdata);
+        /* called once after the loop ended (SIGTERM, idle, max_use), before anything is freed */
+        void (*shutdown)(Service *s, void *userdata);
         void *userdata;
 } ServiceSpec;
 

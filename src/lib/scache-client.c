@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * scache-client.c - tern-scache's client with Postfix's two-tries-then-disable policy (see .h)
+ *
+ * One connection, made lazily and kept; every request is one varlink call. A transport failure
+ * (connect, send, receive, a reply we cannot read) closes the connection; the request is tried
+ * again on a new one after retry_delay; a second failure disables caching for good. Error
+ * replies (NotFound, InvalidRequest, InvalidParameter) are answers, not failures.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "json-util.h"
+#include "macro.h"
+#include "scache-client.h"
+#include "varlink.h"
+
+struct ScacheClient {
+        char *path;
+        uint64_t timeout_usec, retry_delay_usec;
+        VarlinkClient *conn;
+        bool disabled;
+        ScacheWarnFn warn;
+        void *warn_userdata;
+};
+
+int scache_client_new(const char *socket_path, uint64_t timeout_usec, uint64_t retry_delay_usec,
+                      ScacheClient **ret)
+{
+        ScacheClient *c = calloc(1, sizeof(*c));
+
+        if (!c)
+                return -ENOMEM;
+        c->path = strdup(socket_path);
+        if (!c->path) {
+                free(c);
+                return -ENOMEM;
+        }
+        c->timeout_usec = timeout_usec;
+        c->retry_delay_usec = retry_delay_usec;
+        *ret = c;
+        return 0;
+}
+
+ScacheClient *scache_client_free(ScacheClient *c)
+{
+        if (!c)
+                return NULL;
+        varlink_client_free(c->conn);
+        free(c->path);
+        free(c);
+        return NULL;
+}
+
+void scache_client_set_warn(ScacheClient *c, ScacheWarnFn fn, void *userdata)
+{
+        c->warn = fn;
+        c->warn_userdata = userdata;
+}
+
+bool scache_client_disabled(const ScacheClient *c)
+{
+        return c->disabled;
+}
+
+static void warn(ScacheClient *c, const char *format, ...) _printf_(2, 3);
+static void warn(ScacheClient *c, const char *format, ...)
+{
+        char buf[512];
+        va_list ap;
+
+        if (!c->warn)
+                return;
+        va_start(ap, format);
+        vsnprintf(buf, sizeof(buf), format, ap);
+        va_end(ap);
+        c->warn(buf, c->warn_userdata);
+}
+
+/* call - one request with the retry policy; 0 reply, 1 error reply, -errno (-EUNATCH: disabled) */
+static int call(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds,
+                VarlinkReply *ret)
+{
+        int r = 0;
+
+        if (c->disabled) {
+                json_decref(params);
+                return -EUNATCH;
+        }
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                if (attempt > 0 && c->retry_delay_usec > 0) {
+                        struct timespec ts = { .tv_sec = (time_t) (c->retry_delay_usec / USEC_PER_SEC),
+                                               .tv_nsec = (long) (c->retry_delay_usec % USEC_PER_SEC) * 1000 };
+                        (void) nanosleep(&ts, NULL);
+                }
+                if (!c->conn) {
+                        r = varlink_client_connect(c->path, &c->conn);
+                        if (r < 0)
+                                goto failed;
+                        varlink_client_set_timeout(c->conn, c->timeout_usec);
+                }
+                r = varlink_client_call(c->conn, method, json_incref(params), fds, n_fds, 0, ret);
+                if (r >= 0) {
+                        json_decref(params);
+                        return r;
+                }
+                c->conn = varlink_client_free(c->conn);
+        failed:
+                /* Postfix stays quiet about a vanished service on the first try. */
+                if (attempt > 0 || (r != -EPIPE && r != -ENOENT && r != -ECONNRESET))
+                        warn(c, "problem talking to service %s: %s", c->path, strerror(-r));
+        }
+        json_decref(params);
+        warn(c, "disabling connection caching");
+        c->disabled = true;
+        return r;
+}
+
+/* answer - map an error reply */
+static int answer(VarlinkReply *reply)
+{
+        int r = streq(reply->error, "io.tern.Scache.NotFound") ? -ENOENT : -EINVAL;
+
+        varlink_reply_done(reply);
+        return r;
+}
+
+int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoint, const char *props, int fd)
+{
+        VarlinkReply reply = {};
+        int r;
+
+        r = call(c, "io.tern.Scache.SaveEndpoint",
+                 json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint, "properties", props,
+                           "fd", 0),
+                 &fd, 1, &reply);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return answer(&reply);
+        varlink_reply_done(&reply);
+        return 0;
+}
+
+int scache_client_save_destination(ScacheClient *c, int64_t ttl, const char *destination, const char *props,
+                                   const char *endpoint)
+{
+        VarlinkReply reply = {};
+        int r;
+
+        r = call(c, "io.tern.Scache.SaveDestination",
+                 json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination, "properties",
+                           props, "endpoint", endpoint),
+                 NULL, 0, &reply);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return answer(&reply);
+        varlink_reply_done(&reply);
+        return 0;
+}
+
+/* take_fd - the descriptor a find's reply names */
+static int take_fd(VarlinkReply *reply, int *ret_fd)
+{
+        json_t *idx = json_object_get(reply->parameters, "fd");
+        json_int_t i;
+
+        if (!json_is_integer(idx))
+                return -EBADMSG;
+        i = json_integer_value(idx);
+        if (i < 0 || (size_t) i >= reply->n_fds || reply->fds[i] < 0)
+                return -EBADMSG;
+        *ret_fd = TAKE_FD(reply->fds[i]);
+        return 0;
+}
+
+static int dup_string(json_t *parameters, const char *name, char **ret)
+{
+        json_t *v = json_object_get(parameters, name);
+
+        if (!json_is_string(v))
+                return -EBADMSG;
+        *ret = strdup(json_string_value(v));
+        return *ret ? 0 : -ENOMEM;
+}
+
+int scache_client_find_endpoint(ScacheClient *c, const char *endpoint, char **ret_props, int *ret_fd)
+{
+        _cleanup_(freep) char *props = NULL;
+        VarlinkReply reply = {};
+        int r;
+
+        r = call(c, "io.tern.Scache.FindEndpoint", json_pack("{s:s}", "endpoint", endpoint), NULL, 0, &reply);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return answer(&reply);
+        r = dup_string(reply.parameters, "properties", &props);
+        if (r >= 0)
+                r = take_fd(&reply, ret_fd);
+        varlink_reply_done(&reply);
+        if (r < 0)
+                return r;
+        *ret_props = TAKE_PTR(props);
+        return 0;
+}
+
+int scache_client_find_destination(ScacheClient *c, const char *destination, char **ret_dest_props,
+                                   char **ret_endp_props, int *ret_fd)
+{
+        _cleanup_(freep) char *dest_props = NULL, *endp_props = NULL;
+        VarlinkReply reply = {};
+        int r;
+
+        r = call(c, "io.tern.Scache.FindDestination", json_pack("{s:s}", "destination", destination), NULL, 0,
+                 &reply);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return answer(&reply);
+        r = dup_string(reply.parameters, "destinationProperties", &dest_props);
+        if (r >= 0)
+                r = dup_string(reply.parameters, "endpointProperties", &endp_props);
+        if (r >= 0)
+                r = take_fd(&reply, ret_fd);
+        varlink_reply_done(&reply);
+        if (r < 0)
+                return r;
+        *ret_dest_props = TAKE_PTR(dest_props);
+        *ret_endp_props = TAKE_PTR(endp_props);
+        return 0;
+}
