@@ -774,7 +774,7 @@ void scache_store_stats(const ScacheStore *s, ScacheStats *ret)
 /* scache_store_stats_reset - zero counters and peaks, and start the interval at REALTIME_NOW */
 void scache_store_stats_reset(ScacheStore *s, int64_t realtime_now)
 {
-        s->stats = (ScacheStats) {
+        s->stats = (ScacheStats){
                 .start = realtime_now,
         };
 }
