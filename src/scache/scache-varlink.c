@@ -3,12 +3,13 @@
  * scache-varlink.c - io.tern.Scache: requests in, descriptors in and out, through scache-store
  *
  * Each handler decodes its parameters (dispatch table), checks what the store cannot (TTL > 0,
- * label and property lengths, exactly one descriptor and that it is a socket), calls one store
+ * label and property lengths, exactly one descriptor and that it is a connected socket), calls one store
  * function, and answers. TTLs are seconds and are capped at connection_cache_ttl_limit, as scache
  * does. A find hands the descriptor out with the reply (SCM_RIGHTS) and the store forgets it. The
  * one exchange Postfix needs extra round trips for (a descriptor after the request) does not
  * exist here: the descriptor travels with the call that refers to it.
  */
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include "json-util.h"
@@ -28,12 +29,23 @@ static int invalid_request(VarlinkCall *call, const char *parameter)
         return varlink_call_error(call, "io.tern.Scache.InvalidRequest", json_pack("{s:s}", "parameter", parameter));
 }
 
-/* ttl_usec - seconds from the client, capped at connection_cache_ttl_limit */
+/* ttl_usec - seconds from the client (> 0), capped at connection_cache_ttl_limit; compared in
+ * seconds first, since a huge ttl times USEC_PER_SEC would wrap around (to 0, even) */
 static uint64_t ttl_usec(const Scache *c, int64_t ttl)
 {
-        uint64_t t = (uint64_t) ttl * USEC_PER_SEC;
+        if ((uint64_t) ttl >= c->ttl_limit / USEC_PER_SEC)
+                return c->ttl_limit;
+        return (uint64_t) ttl * USEC_PER_SEC;
+}
 
-        return MIN(t, c->ttl_limit);
+/* connected_socket - is FD a socket with a peer? (a listening or unconnected socket is no session) */
+static bool connected_socket(int fd)
+{
+        struct sockaddr_storage sa;
+        socklen_t len = sizeof(sa);
+        struct stat st;
+
+        return fstat(fd, &st) >= 0 && S_ISSOCK(st.st_mode) && getpeername(fd, (struct sockaddr *) &sa, &len) >= 0;
 }
 
 static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
@@ -52,7 +64,6 @@ static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
         };
         Scache *c = userdata;
         bool evicted = false;
-        struct stat st;
         int r, fd;
 
         r = varlink_dispatch(call, parameters, fields, &p);
@@ -64,8 +75,8 @@ static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
                 return invalid_request(call, "endpoint");
         if (!check_len(p.properties, SCACHE_PROPS_MAX))
                 return invalid_request(call, "properties");
-        /* Exactly one descriptor, and a socket: anything else would be cached as a connection. */
-        if (varlink_call_n_fds(call) != 1 || fstat(p.fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+        /* Exactly one descriptor, and a connected socket: anything else would be cached as a connection. */
+        if (varlink_call_n_fds(call) != 1 || !connected_socket(p.fd))
                 return invalid_request(call, "fd");
 
         fd = varlink_call_take_fd(call, 0);

@@ -256,7 +256,7 @@ install_tern() {
         # The compiled-in main.cf path follows the build's prefix (/usr/local/etc/... here), which
         # is the host's read-only /usr inside the container: point TERN_CONFIG at /etc/tern.
         local svc
-        for svc in tern-testd tern-submit; do
+        for svc in tern-testd tern-submit tern-scache; do
         mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
@@ -633,6 +633,75 @@ print(e["TERN_QUEUE_ID"])' "$json") || return 1
         in_ct systemctl stop tern-submit.socket tern-submit.service
 }
 
+# The connection cache through its real units: the first save through tern-scache.socket starts
+# tern-scache.service (User=tern, PrivateNetwork=yes, RestrictAddressFamilies=AF_UNIX: the TCP
+# connection it caches was made by the client and travels as a descriptor); a find hands the same
+# connection back; `ternctl scache stats` prints the statistics lines; at stop they are logged.
+# The client is a stdlib Python snippet (the host's /usr/bin/python3, visible in the container):
+# ternctl cannot pass a connected TCP socket.
+SCACHE_CLIENT='import socket, json, sys
+def call(c, method, params, fds=()):
+    msg = json.dumps({"method": "io.tern.Scache." + method, "parameters": params}).encode() + b"\0"
+    if fds:
+        socket.send_fds(c, [msg], list(fds))
+    else:
+        c.sendall(msg)
+    buf, got = b"", []
+    while not buf.endswith(b"\0"):
+        data, fds_in, _, _ = socket.recv_fds(c, 65536, 4)
+        if not data:
+            sys.exit("tern-scache closed the connection")
+        buf += data
+        got += fds_in
+    reply = json.loads(buf[:-1])
+    if "error" in reply:
+        sys.exit("%s: %s" % (method, reply["error"]))
+    return reply.get("parameters", {}), got
+listener = socket.create_server(("127.0.0.1", 0))
+client = socket.create_connection(listener.getsockname())
+server, _ = listener.accept()
+c = socket.socket(socket.AF_UNIX)
+c.settimeout(15)
+c.connect("/run/tern/scache")
+call(c, "SaveEndpoint", {"ttl": 2, "endpoint": "smtp\n127.0.0.1", "properties": "p=1\n", "fd": 0}, [client.fileno()])
+client.close()
+params, fds = call(c, "FindEndpoint", {"endpoint": "smtp\n127.0.0.1"})
+assert params["properties"] == "p=1\n" and len(fds) == 1, (params, fds)
+found = socket.socket(fileno=fds[0])
+found.sendall(b"EHLO through the cache\r\n")
+server.settimeout(15)
+assert server.recv(100) == b"EHLO through the cache\r\n"
+print("same connection")'
+
+t_scache() {
+        local out
+        in_ct systemctl start tern-scache.socket || return 1
+        expect "tern-scache.socket" "$(prop tern-scache.socket SubState)" listening || return 1
+        expect "socket file" "$(in_ct stat -c '%a %U:%G %F' /run/tern/scache)" "660 root:tern socket" || return 1
+        expect "tern-scache.service before the first save" "$(prop tern-scache.service ActiveState)" inactive ||
+                return 1
+        out=$(in_ct /usr/bin/python3 -c "$SCACHE_CLIENT" 2>&1) || { echo "client: $out"; return 1; }
+        expect "client" "$out" "same connection" || return 1
+        expect "tern-scache.service after a save" "$(prop tern-scache.service ActiveState)" active || return 1
+        expect "service user" "$(prop tern-scache.service User)" tern || return 1
+        out=$(in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_TERNCTL" --timeout 15 scache stats 2>&1) ||
+                { echo "ternctl scache stats: $out"; return 1; }
+        printf '%s\n' "$out"
+        printf '%s\n' "$out" | grep -E '^statistics: start interval [A-Z][a-z]{2} [ 0-9][0-9] [0-9:]{8}$' >/dev/null ||
+                { echo "no start interval line"; return 1; }
+        printf '%s\n' "$out" | grep -Fx "statistics: address lookup hits=1 miss=0 success=100%" >/dev/null ||
+                { echo "no address lookup line"; return 1; }
+        printf '%s\n' "$out" | grep -Fx "statistics: max simultaneous domains=0 addresses=1 connection=1" \
+                >/dev/null || { echo "no max simultaneous line"; return 1; }
+        printf '%s\n' "$out" | grep -Fx "cached now: sessions=0 endpoints=0 destinations=0" >/dev/null ||
+                { echo "no cached now line"; return 1; }
+        in_ct systemctl stop tern-scache.socket tern-scache.service || return 1
+        expect "tern-scache.service after stop" "$(prop tern-scache.service ActiveState)" inactive || return 1
+        # the exit statistics, as Postfix's scache logs them
+        wait_for "the exit statistics in the journal" 5 journal_has \
+                "statistics: max simultaneous domains=0 addresses=1 connection=1" SYSLOG_IDENTIFIER=tern/scache
+}
+
 # A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
 t_bad_config() {
         local rc=0 invocation
@@ -677,6 +746,7 @@ check "the next call re-activates it; WATCHDOG=1 arrives (WatchdogSec=2s)" t_rea
 check "systemctl stop with a client connected: exit 0, STOPPING=1, socket removed" t_stop
 check "tern.target starts the sockets wanted by it and stops them (PartOf=)" t_target
 check "tern-sendmail -> tern-submit.socket: a ready queue file owned by tern, pickup's log line" t_submit
+check "tern-scache.socket: a save activates the service, a find returns the connection, ternctl scache stats" t_scache
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
