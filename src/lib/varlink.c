@@ -47,6 +47,7 @@ typedef struct VarlinkOut {
         size_t size, off;
         int fds[VARLINK_FDS_MAX];
         size_t n_fds;
+        bool fds_borrowed;              /* the caller's own descriptors (sync client): never closed here */
 } VarlinkOut;
 
 typedef struct VarlinkConn {
@@ -60,7 +61,8 @@ typedef struct VarlinkConn {
 
 static void out_free(VarlinkOut *o)
 {
-        close_many(o->fds, o->n_fds);
+        if (!o->fds_borrowed)
+                close_many(o->fds, o->n_fds);
         free(o->data);
         free(o);
 }
@@ -88,25 +90,29 @@ static void conn_done(VarlinkConn *c)
         c->fd = safe_close(c->fd);
 }
 
-/* conn_enqueue - encode OBJ and queue it with FDS (taken over, also on failure) */
-static int conn_enqueue(VarlinkConn *c, json_t *obj, int *fds, size_t n_fds)
+/* conn_enqueue - encode OBJ and queue it with FDS (taken over, also on failure, unless BORROWED:
+ * then they stay the caller's and must stay open until the message is written) */
+static int conn_enqueue(VarlinkConn *c, json_t *obj, int *fds, size_t n_fds, bool borrowed)
 {
         VarlinkOut *o;
         int r;
 
         o = calloc(1, sizeof(*o));
         if (!o) {
-                close_many(fds, n_fds);
+                if (!borrowed)
+                        close_many(fds, n_fds);
                 return -ENOMEM;
         }
         r = varlink_message_encode(obj, &o->data, &o->size);
         if (r < 0) {
-                close_many(fds, n_fds);
+                if (!borrowed)
+                        close_many(fds, n_fds);
                 free(o);
                 return r;
         }
         memcpy(o->fds, fds, n_fds * sizeof(int));
         o->n_fds = n_fds;
+        o->fds_borrowed = borrowed;
         if (c->out_tail)
                 c->out_tail->next = o;
         else
@@ -149,7 +155,8 @@ static int conn_write(VarlinkConn *c)
                 }
                 if (o->off == 0 && o->n_fds > 0) {
                         /* Sent: the peer has its own copies now. */
-                        close_many(o->fds, o->n_fds);
+                        if (!o->fds_borrowed)
+                                close_many(o->fds, o->n_fds);
                         o->n_fds = 0;
                 }
                 o->off += (size_t) k;
@@ -164,8 +171,9 @@ static int conn_write(VarlinkConn *c)
         return 1;
 }
 
-/* conn_read - one recvmsg into the wire: >0 bytes, 0 end of file, -EAGAIN, -errno */
-static int conn_read(VarlinkConn *c)
+/* conn_read - one recvmsg into the wire: >0 bytes, 0 end of file, -EAGAIN, -errno. BLOCKING: wait
+ * (up to the socket's SO_RCVTIMEO; its expiry is -ETIMEDOUT) instead of answering -EAGAIN. */
+static int conn_read(VarlinkConn *c, bool blocking)
 {
         union {
                 struct cmsghdr h;
@@ -185,9 +193,14 @@ static int conn_read(VarlinkConn *c)
         iov = (struct iovec){ p, MIN(size, (size_t) VARLINK_READ_CHUNK) };
         mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
                               .msg_controllen = sizeof(control.buf) };
-        k = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-        if (k < 0)
-                return errno == EINTR ? -EAGAIN : -errno;
+        k = recvmsg(c->fd, &mh, (blocking ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
+        if (k < 0) {
+                if (errno == EINTR)
+                        return -EAGAIN;
+                if (blocking && (errno == EAGAIN || errno == EWOULDBLOCK))
+                        return -ETIMEDOUT;
+                return -errno;
+        }
 
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
                 if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
@@ -457,7 +470,7 @@ static int call_send(VarlinkCall *c, const char *error, json_t *parameters, bool
         if (continues && json_object_set_new(msg, "continues", json_true()) < 0)
                 return -ENOMEM;
 
-        r = conn_enqueue(&sc->conn, msg, c->out_fds, c->n_out_fds);
+        r = conn_enqueue(&sc->conn, msg, c->out_fds, c->n_out_fds, false);
         c->n_out_fds = 0;
         if (!continues)
                 call_finish(c);
@@ -900,7 +913,7 @@ static int server_conn_io(sd_event_source *source, int fd, uint32_t revents, voi
                 return 0;
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                r = conn_read(&sc->conn);
+                r = conn_read(&sc->conn, false);
                 if (r < 0 && r != -EAGAIN) {
                         server_conn_drop(sc, r == -E2BIG      ? "too many descriptors in one message"
                                              : r == -EMSGSIZE ? "message exceeds the maximum message size"
@@ -1253,7 +1266,9 @@ int varlink_client_new_from_fd(int fd, VarlinkClient **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        /* Blocking: the synchronous client waits in recvmsg() (bounded by SO_RCVTIMEO); every other
+         * I/O passes MSG_DONTWAIT, and an asynchronous client turns O_NONBLOCK on. */
+        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         conn_init(&c->conn, fd);
         *ret = c;
         return 0;
@@ -1310,7 +1325,11 @@ VarlinkClient *varlink_client_free(VarlinkClient *c)
 
 void varlink_client_set_timeout(VarlinkClient *c, uint64_t usec)
 {
+        struct timeval tv = { .tv_sec = (time_t) (usec / USEC_PER_SEC),
+                              .tv_usec = (suseconds_t) (usec % USEC_PER_SEC) };
+
         c->timeout_usec = usec;
+        (void) setsockopt(c->conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 int varlink_client_fd(const VarlinkClient *c)
@@ -1323,9 +1342,11 @@ size_t varlink_client_pending(const VarlinkClient *c)
         return c->n_pending;
 }
 
-/* client_enqueue_call - build and queue one call message; FDS duplicated */
+/* client_enqueue_call - build and queue one call message. FDS are duplicated for a message that
+ * may wait in the queue (asynchronous clients); a synchronous send writes before it returns, so it
+ * borrows the caller's descriptors (no dup() and close() per call). */
 static int client_enqueue_call(VarlinkClient *c, const char *method, json_t *parameters, const int *fds,
-                               size_t n_fds, unsigned flags)
+                               size_t n_fds, unsigned flags, bool borrow)
 {
         _cleanup_(json_decrefp) json_t *msg = NULL;
         int dup_fds[VARLINK_FDS_MAX];
@@ -1346,6 +1367,8 @@ static int client_enqueue_call(VarlinkClient *c, const char *method, json_t *par
                 return -ENOMEM;
         if (n_fds > VARLINK_FDS_MAX)
                 return -E2BIG;
+        if (borrow)
+                return conn_enqueue(&c->conn, msg, (int *) fds, n_fds, true);
         for (size_t i = 0; i < n_fds; i++) {
                 dup_fds[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
                 if (dup_fds[i] < 0) {
@@ -1354,7 +1377,7 @@ static int client_enqueue_call(VarlinkClient *c, const char *method, json_t *par
                         return r;
                 }
         }
-        return conn_enqueue(&c->conn, msg, dup_fds, n_fds);
+        return conn_enqueue(&c->conn, msg, dup_fds, n_fds, false);
 }
 
 /* client_wait - poll for EVENTS until DEADLINE (CLOCK_MONOTONIC usec; 0 = none) */
@@ -1414,7 +1437,7 @@ int varlink_client_send(VarlinkClient *c, const char *method, json_t *parameters
                 json_decref(parameters);
                 return c->failed ? -ENOTCONN : -EBUSY;
         }
-        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags);
+        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags, true);
         if (r < 0)
                 return r;
         r = client_flush_sync(c, client_deadline(c));
@@ -1450,7 +1473,6 @@ static int client_next_reply(VarlinkClient *c, VarlinkReply *ret)
 
 int varlink_client_read(VarlinkClient *c, VarlinkReply *ret)
 {
-        uint64_t deadline = client_deadline(c);
         int r;
 
         if (c->event)
@@ -1472,13 +1494,11 @@ int varlink_client_read(VarlinkClient *c, VarlinkReply *ret)
                         r = -ECONNRESET;
                         break;
                 }
-                r = conn_read(&c->conn);
-                if (r == -EAGAIN) {
-                        r = client_wait(c, POLLIN, deadline);
-                        if (r < 0)
-                                break;
-                        continue;
-                }
+                /* One blocking recvmsg() (SO_RCVTIMEO bounds it) rather than a non-blocking try,
+                 * a poll() and another try: the reply is the next thing the peer sends. */
+                r = conn_read(&c->conn, true);
+                if (r == -EAGAIN)
+                        continue;       /* EINTR */
                 if (r < 0)
                         break;
         }
@@ -1537,7 +1557,7 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
                 }
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                r = conn_read(&c->conn);
+                r = conn_read(&c->conn, false);
                 if (r < 0 && r != -EAGAIN) {
                         client_fail(c, r);
                         goto out;
@@ -1595,6 +1615,7 @@ int varlink_client_attach_event(VarlinkClient *c, sd_event *event, int64_t prior
 
         if (c->event)
                 return -EBUSY;
+        (void) fcntl(c->conn.fd, F_SETFL, fcntl(c->conn.fd, F_GETFL) | O_NONBLOCK);
         r = sd_event_add_io(event, &c->io, c->conn.fd, EPOLLIN, client_io, c);
         if (r < 0)
                 return r;
@@ -1621,7 +1642,7 @@ int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *paramete
                 }
                 *p = (ClientPending){ .fn = fn, .userdata = userdata, .flags = flags };
         }
-        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags);
+        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags, false);
         if (r < 0) {
                 free(p);
                 return r;

@@ -183,7 +183,9 @@ void varlink_reply_done(VarlinkReply *r);  /* closes descriptors not taken (set 
 int varlink_client_connect(const char *path, VarlinkClient **ret);
 int varlink_client_new_from_fd(int fd, VarlinkClient **ret);
 VarlinkClient *varlink_client_free(VarlinkClient *c);
-void varlink_client_set_timeout(VarlinkClient *c, uint64_t usec);      /* sync calls; 0: none */
+/* sync calls: the longest the peer may stay silent while we wait to send or for a reply
+ * (-ETIMEDOUT); 0: no limit */
+void varlink_client_set_timeout(VarlinkClient *c, uint64_t usec);
 int varlink_client_fd(const VarlinkClient *c);
 
 /* Synchronous use: send calls (pipelining allowed), then read their replies in order. FDS are

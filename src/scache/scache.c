@@ -35,7 +35,10 @@ static int on_expire(sd_event_source *source, uint64_t usec, void *userdata)
         Scache *c = userdata;
 
         (void) scache_store_expire(c->store, scache_now(c));
-        scache_changed(c, false);
+        if (scache_store_next_expiry(c->store) == UINT64_MAX)
+                (void) sd_event_source_set_enabled(c->expire_timer, SD_EVENT_OFF);
+        else
+                scache_changed(c, false);
         return 0;
 }
 
@@ -43,9 +46,10 @@ void scache_changed(Scache *c, bool evicted)
 {
         uint64_t next = scache_store_next_expiry(c->store);
 
-        if (next == UINT64_MAX)
-                (void) sd_event_source_set_enabled(c->expire_timer, SD_EVENT_OFF);
-        else {
+        /* An emptied store leaves the timer as it is: disarming and re-arming the timerfd around
+         * every save+find pair would cost two system calls a pair; a timer that fires on an empty
+         * store just turns itself off (on_expire). */
+        if (next != UINT64_MAX) {
                 (void) sd_event_source_set_time(c->expire_timer, next);
                 (void) sd_event_source_set_enabled(c->expire_timer, SD_EVENT_ONESHOT);
         }
