@@ -79,7 +79,8 @@ static int scache_find(CtlOptions *o, VarlinkClient *client, bool dest, const ch
         if (r > 0)
                 return r;
         idx = json_object_get(reply.parameters, "fd");
-        if (json_is_integer(idx) && json_integer_value(idx) >= 0 && (size_t) json_integer_value(idx) < reply.n_fds)
+        if (json_is_integer(idx) && json_integer_value(idx) >= 0 &&
+            (size_t) json_integer_value(idx) < reply.n_fds)
                 fd = reply.fds[json_integer_value(idx)];
         peer_name(fd, peer, sizeof(peer));
         if (o->json) {

@@ -90,8 +90,8 @@ static int call(ScacheClient *c, const char *method, json_t *params, const int *
         }
         for (unsigned attempt = 0; attempt < 2; attempt++) {
                 if (attempt > 0 && c->retry_delay_usec > 0) {
-                        struct timespec ts = { .tv_sec = (time_t) (c->retry_delay_usec / USEC_PER_SEC),
-                                               .tv_nsec = (long) (c->retry_delay_usec % USEC_PER_SEC) * 1000 };
+                        struct timespec ts = {.tv_sec = (time_t) (c->retry_delay_usec / USEC_PER_SEC),
+                                              .tv_nsec = (long) (c->retry_delay_usec % USEC_PER_SEC) * 1000};
                         (void) nanosleep(&ts, NULL);
                 }
                 if (!c->conn) {
@@ -126,14 +126,15 @@ static int answer(VarlinkReply *reply)
         return r;
 }
 
-int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoint, const char *props, int fd)
+int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoint, const char *props,
+                                int fd)
 {
         VarlinkReply reply = {};
         int r;
 
         r = call(c, "io.tern.Scache.SaveEndpoint",
-                 json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint, "properties", props,
-                           "fd", 0),
+                 json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint, "properties",
+                           props, "fd", 0),
                  &fd, 1, &reply);
         if (r < 0)
                 return r;
@@ -150,8 +151,8 @@ int scache_client_save_destination(ScacheClient *c, int64_t ttl, const char *des
         int r;
 
         r = call(c, "io.tern.Scache.SaveDestination",
-                 json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination, "properties",
-                           props, "endpoint", endpoint),
+                 json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination,
+                           "properties", props, "endpoint", endpoint),
                  NULL, 0, &reply);
         if (r < 0)
                 return r;
@@ -192,7 +193,8 @@ int scache_client_find_endpoint(ScacheClient *c, const char *endpoint, char **re
         VarlinkReply reply = {};
         int r;
 
-        r = call(c, "io.tern.Scache.FindEndpoint", json_pack("{s:s}", "endpoint", endpoint), NULL, 0, &reply);
+        r = call(c, "io.tern.Scache.FindEndpoint", json_pack("{s:s}", "endpoint", endpoint), NULL, 0,
+                 &reply);
         if (r < 0)
                 return r;
         if (r > 0)
@@ -214,8 +216,8 @@ int scache_client_find_destination(ScacheClient *c, const char *destination, cha
         VarlinkReply reply = {};
         int r;
 
-        r = call(c, "io.tern.Scache.FindDestination", json_pack("{s:s}", "destination", destination), NULL, 0,
-                 &reply);
+        r = call(c, "io.tern.Scache.FindDestination", json_pack("{s:s}", "destination", destination), NULL,
+                 0, &reply);
         if (r < 0)
                 return r;
         if (r > 0)

@@ -3,14 +3,13 @@
  * scache-varlink.c - io.tern.Scache: requests in, descriptors in and out, through scache-store
  *
  * Each handler decodes its parameters (dispatch table), checks what the store cannot (TTL > 0,
- * label and property lengths, exactly one descriptor and that it is a connected socket), calls one store
- * function, and answers. TTLs are seconds and are capped at connection_cache_ttl_limit, as scache
+ * label and property lengths, exactly one descriptor and that it is a connected socket), calls one
+ * store function, and answers. TTLs are seconds and are capped at connection_cache_ttl_limit, as scache
  * does. A find hands the descriptor out with the reply (SCM_RIGHTS) and the store forgets it. The
  * one exchange Postfix needs extra round trips for (a descriptor after the request) does not
  * exist here: the descriptor travels with the call that refers to it.
  */
 #include <sys/socket.h>
-#include <sys/stat.h>
 
 #include "json-util.h"
 #include "log.h"
@@ -26,7 +25,8 @@ static bool check_len(const char *s, size_t limit)
 
 static int invalid_request(VarlinkCall *call, const char *parameter)
 {
-        return varlink_call_error(call, "io.tern.Scache.InvalidRequest", json_pack("{s:s}", "parameter", parameter));
+        return varlink_call_error(call, "io.tern.Scache.InvalidRequest",
+                                  json_pack("{s:s}", "parameter", parameter));
 }
 
 /* ttl_usec - seconds from the client (> 0), capped at connection_cache_ttl_limit; compared in
@@ -38,14 +38,14 @@ static uint64_t ttl_usec(const Scache *c, int64_t ttl)
         return (uint64_t) ttl * USEC_PER_SEC;
 }
 
-/* connected_socket - is FD a socket with a peer? (a listening or unconnected socket is no session) */
+/* connected_socket - is FD a socket with a peer? (a listening or unconnected socket is no session;
+ * getpeername() fails with ENOTSOCK on anything that is not a socket, so no fstat() is needed) */
 static bool connected_socket(int fd)
 {
         struct sockaddr_storage sa;
         socklen_t len = sizeof(sa);
-        struct stat st;
 
-        return fstat(fd, &st) >= 0 && S_ISSOCK(st.st_mode) && getpeername(fd, (struct sockaddr *) &sa, &len) >= 0;
+        return getpeername(fd, (struct sockaddr *) &sa, &len) >= 0;
 }
 
 static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
@@ -56,10 +56,12 @@ static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
                 int fd;
         } p = { .fd = -EBADF };
         static const VarlinkField fields[] = {
-                { "ttl", VARLINK_FIELD_INT, offsetof(__typeof__(p), ttl), VARLINK_FIELD_MANDATORY },
-                { "endpoint", VARLINK_FIELD_STRING, offsetof(__typeof__(p), endpoint), VARLINK_FIELD_MANDATORY },
-                { "properties", VARLINK_FIELD_STRING, offsetof(__typeof__(p), properties), VARLINK_FIELD_MANDATORY },
-                { "fd", VARLINK_FIELD_FD, offsetof(__typeof__(p), fd), VARLINK_FIELD_MANDATORY },
+                {"ttl", VARLINK_FIELD_INT, offsetof(__typeof__(p), ttl), VARLINK_FIELD_MANDATORY},
+                {"endpoint", VARLINK_FIELD_STRING, offsetof(__typeof__(p), endpoint),
+                 VARLINK_FIELD_MANDATORY},
+                {"properties", VARLINK_FIELD_STRING, offsetof(__typeof__(p), properties),
+                 VARLINK_FIELD_MANDATORY},
+                {"fd", VARLINK_FIELD_FD, offsetof(__typeof__(p), fd), VARLINK_FIELD_MANDATORY},
                 {},
         };
         Scache *c = userdata;
@@ -82,8 +84,8 @@ static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
         fd = varlink_call_take_fd(call, 0);
         if (fd < 0)
                 return invalid_request(call, "fd");
-        r = scache_store_save_endpoint(c->store, scache_now(c), ttl_usec(c, p.ttl), p.endpoint, p.properties, fd,
-                                       &evicted);
+        r = scache_store_save_endpoint(c->store, scache_now(c), ttl_usec(c, p.ttl), p.endpoint, p.properties,
+                                       fd, &evicted);
         if (r < 0)
                 return r;
         scache_changed(c, evicted);
@@ -127,11 +129,13 @@ static int method_save_destination(VarlinkCall *call, json_t *parameters, unsign
                 const char *destination, *properties, *endpoint;
         } p = {};
         static const VarlinkField fields[] = {
-                { "ttl", VARLINK_FIELD_INT, offsetof(__typeof__(p), ttl), VARLINK_FIELD_MANDATORY },
-                { "destination", VARLINK_FIELD_STRING, offsetof(__typeof__(p), destination),
-                  VARLINK_FIELD_MANDATORY },
-                { "properties", VARLINK_FIELD_STRING, offsetof(__typeof__(p), properties), VARLINK_FIELD_MANDATORY },
-                { "endpoint", VARLINK_FIELD_STRING, offsetof(__typeof__(p), endpoint), VARLINK_FIELD_MANDATORY },
+                {"ttl", VARLINK_FIELD_INT, offsetof(__typeof__(p), ttl), VARLINK_FIELD_MANDATORY},
+                {"destination", VARLINK_FIELD_STRING, offsetof(__typeof__(p), destination),
+                 VARLINK_FIELD_MANDATORY},
+                {"properties", VARLINK_FIELD_STRING, offsetof(__typeof__(p), properties),
+                 VARLINK_FIELD_MANDATORY},
+                {"endpoint", VARLINK_FIELD_STRING, offsetof(__typeof__(p), endpoint),
+                 VARLINK_FIELD_MANDATORY},
                 {},
         };
         Scache *c = userdata;
@@ -148,8 +152,8 @@ static int method_save_destination(VarlinkCall *call, json_t *parameters, unsign
                 return invalid_request(call, "endpoint");
         if (!check_len(p.properties, SCACHE_PROPS_MAX))
                 return invalid_request(call, "properties");
-        r = scache_store_save_destination(c->store, scache_now(c), ttl_usec(c, p.ttl), p.destination, p.properties,
-                                          p.endpoint);
+        r = scache_store_save_destination(c->store, scache_now(c), ttl_usec(c, p.ttl), p.destination,
+                                          p.properties, p.endpoint);
         if (r < 0)
                 return r;
         scache_changed(c, false);
@@ -174,7 +178,8 @@ static int method_find_destination(VarlinkCall *call, json_t *parameters, unsign
                 return r;
         if (!check_len(p.destination, SCACHE_LABEL_MAX))
                 return invalid_request(call, "destination");
-        r = scache_store_find_destination(c->store, scache_now(c), p.destination, &dest_props, &endp_props, &fd);
+        r = scache_store_find_destination(c->store, scache_now(c), p.destination, &dest_props, &endp_props,
+                                          &fd);
         if (r == -ENOENT)
                 return varlink_call_error(call, "io.tern.Scache.NotFound", NULL);
         if (r < 0)

@@ -55,7 +55,8 @@ void scache_changed(Scache *c, bool evicted)
         }
         if (evicted) {
                 if (c->evicted == 0)
-                        log_warning("connection cache full (%zu sessions): closing the oldest session to make room; "
+                        log_warning("connection cache full (%zu sessions): closing the oldest session to "
+                                    "make room; "
                                     "this is said once per connection_cache_status_update_time",
                                     c->max_sessions);
                 c->evicted++;
@@ -110,7 +111,8 @@ static int scache_setup(Service *s, void *userdata)
         c->service = s;
         c->event = service_event(s);
         c->ttl_limit = (uint64_t) conf_get_time(conf, "connection_cache_ttl_limit") * USEC_PER_SEC;
-        c->status_interval = (uint64_t) conf_get_time(conf, "connection_cache_status_update_time") * USEC_PER_SEC;
+        c->status_interval =
+                (uint64_t) conf_get_time(conf, "connection_cache_status_update_time") * USEC_PER_SEC;
 
         nofile = raise_nofile();
         c->max_sessions = SCACHE_SESSIONS_MAX;
@@ -134,7 +136,8 @@ static int scache_setup(Service *s, void *userdata)
                         return r;
                 (void) sd_event_source_set_enabled(c->status_timer, SD_EVENT_ON);
         }
-        log_debug("caching at most %zu sessions (RLIMIT_NOFILE %llu)", c->max_sessions, (unsigned long long) nofile);
+        log_debug("caching at most %zu sessions (RLIMIT_NOFILE %llu)", c->max_sessions,
+                  (unsigned long long) nofile);
         return varlink_server_add_interface(service_varlink(s), &scache_interface, c);
 }
 
