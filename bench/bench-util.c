@@ -3,11 +3,13 @@
  * bench/bench-util.c - the benchmarks' shared helpers (see bench-util.h)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -150,4 +152,162 @@ int bench_daemon_stop(BenchDaemon *d)
         if (waitpid(d->pid, &status, 0) < 0)
                 return -1;
         return status;
+}
+
+/* exec_config - the child's last step: PATH -c CONFIG */
+static void exec_config(const void *userdata)
+{
+        const char *const *argv = userdata; /* PATH, CONFIG */
+
+        execl(argv[0], argv[0], "-c", argv[1], (char *) NULL);
+        fprintf(stderr, "%s: cannot run %s: %s\n", bench_name, argv[0], strerror(errno));
+}
+
+void bench_daemon_dir_start(BenchDaemonDir *d, const BenchDaemonSpec *spec, const char *path)
+{
+        const char *argv[2] = {path, d->config};
+        char msg[256];
+        FILE *f;
+
+        snprintf(d->dir, sizeof(d->dir), "/tmp/tern-bench.XXXXXX");
+        if (!mkdtemp(d->dir))
+                die("mkdtemp", errno);
+        snprintf(d->config, sizeof(d->config), "%s/main.cf", d->dir);
+        snprintf(d->socket, sizeof(d->socket), "%s/%s", d->dir, spec->socket_name);
+        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
+        f = fopen(d->config, "we");
+        if (!f)
+                die(d->config, errno);
+        fprintf(f, "# written by %s\nruntime_directory = %s\n%s", bench_name, d->dir, spec->config_extra);
+        fclose(f);
+
+        bench_daemon_start(&d->proc, spec->program, d->notify, exec_config, argv);
+        if (access(d->socket, F_OK) < 0) {
+                snprintf(msg, sizeof(msg), "%s is ready but its socket is not there", spec->program);
+                die(msg, errno);
+        }
+}
+
+void bench_daemon_dir_stop(BenchDaemonDir *d)
+{
+        (void) bench_daemon_stop(&d->proc);
+        (void) unlink(d->socket);
+        (void) unlink(d->notify);
+        (void) unlink(d->config);
+        (void) rmdir(d->dir);
+}
+
+uint64_t *shared_array(size_t n)
+{
+        void *p =
+                mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+                die("mmap", errno);
+        return p;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+        return x < y ? -1 : x > y;
+}
+
+void latency_percentiles(uint64_t *ns, size_t n, double *ret_p50_us, double *ret_p99_us)
+{
+        qsort(ns, n, sizeof(uint64_t), cmp_u64);
+        *ret_p50_us = (double) ns[n / 2] / 1000.0;
+        *ret_p99_us = (double) ns[MIN(n - 1, n * 99 / 100)] / 1000.0;
+}
+
+void pin_to(int cpu, cpu_set_t *saved)
+{
+        cpu_set_t set;
+
+        if (cpu < 0) {
+                (void) sched_setaffinity(0, sizeof(*saved), saved);
+                return;
+        }
+        (void) sched_getaffinity(0, sizeof(*saved), saved);
+        CPU_ZERO(&set);
+        CPU_SET(cpu, &set);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+                die("sched_setaffinity", errno);
+}
+
+double bench_run_clients(unsigned n, BenchClientSetupFn setup, BenchClientWorkFn work, void *userdata)
+{
+        pid_t *pids = calloc(n, sizeof(pid_t));
+        int barrier[2];
+        uint64_t t0;
+        double seconds;
+
+        if (!pids)
+                die("calloc", ENOMEM);
+        if (pipe2(barrier, O_CLOEXEC) < 0)
+                die("pipe", errno);
+        for (unsigned i = 0; i < n; i++) {
+                pids[i] = fork();
+                if (pids[i] < 0)
+                        die("fork", errno);
+                if (pids[i] == 0) {
+                        void *state = NULL;
+                        char b;
+
+                        close(barrier[1]);
+                        if (setup)
+                                state = setup(i, userdata);
+                        (void) !read(barrier[0], &b, 1); /* returns at end of file: go */
+                        work(i, state, userdata);
+                        _exit(EXIT_SUCCESS);
+                }
+        }
+        close(barrier[0]);
+        t0 = now_nsec();
+        close(barrier[1]);
+        wait_clients(pids, n);
+        seconds = seconds_since(t0);
+        free(pids);
+        return seconds;
+}
+
+pid_t bench_raw_server_start(int *fds, unsigned n, BenchServeFn serve)
+{
+        int *server_fds = calloc(n, sizeof(int));
+        pid_t pid;
+
+        if (!server_fds)
+                die("calloc", ENOMEM);
+        for (unsigned i = 0; i < n; i++) {
+                int sp[2];
+                if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+                        die("socketpair", errno);
+                fds[i] = sp[0];
+                server_fds[i] = sp[1];
+        }
+        pid = fork();
+        if (pid < 0)
+                die("fork", errno);
+        if (pid == 0) {
+                for (unsigned i = 0; i < n; i++)
+                        close(fds[i]);
+                serve(server_fds, n);
+                _exit(EXIT_SUCCESS);
+        }
+        for (unsigned i = 0; i < n; i++)
+                close(server_fds[i]);
+        free(server_fds);
+        return pid;
+}
+
+double bench_run_raw_clients(int *fds, unsigned n, BenchServeFn serve, BenchClientSetupFn setup,
+                             BenchClientWorkFn work, void *userdata)
+{
+        /* the server first: it must not hold the barrier open */
+        pid_t server = bench_raw_server_start(fds, n, serve);
+        double seconds = bench_run_clients(n, setup, work, userdata);
+
+        for (unsigned i = 0; i < n; i++)
+                close(fds[i]);
+        (void) waitpid(server, NULL, 0);
+        return seconds;
 }

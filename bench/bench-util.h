@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * bench/bench-util.h - what the benchmarks share: a monotonic clock, dying with a message, and a
- * daemon started by hand that says READY=1 on a NOTIFY_SOCKET of ours
+ * bench/bench-util.h - what the benchmarks share: a monotonic clock, dying with a message, latency
+ * figures, a daemon started by hand that says READY=1 on a NOTIFY_SOCKET of ours (alone, or on a
+ * temporary runtime directory of its own), client processes started together, and a raw
+ * socketpair baseline server
  *
  * Each benchmark defines bench_name (its name, the prefix of its messages). The daemon is
  * started with NOTIFY_SOCKET set to a datagram socket the benchmark binds (SO_PASSCRED: the
@@ -10,7 +12,9 @@
  */
 #pragma once
 
+#include <sched.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -53,3 +57,80 @@ void bench_daemon_start(BenchDaemon *d, const char *daemon, const char *notify, 
 
 /* bench_daemon_stop - SIGTERM to the daemon, wait for what was forked: its wait status (-1: none) */
 int bench_daemon_stop(BenchDaemon *d);
+
+/*
+ * A daemon on a runtime directory of its own: DIR (/tmp/tern-bench.XXXXXX) holds main.cf
+ * ("# written by " bench_name, runtime_directory = DIR, then the spec's extra lines), the
+ * notification socket and the daemon's own socket.
+ */
+typedef struct BenchDaemonSpec {
+        const char *program;      /* its name in messages: "tern-testd" */
+        const char *socket_name;  /* the file name of its socket in DIR */
+        const char *config_extra; /* main.cf lines after runtime_directory ("": none) */
+} BenchDaemonSpec;
+
+typedef struct BenchDaemonDir {
+        char dir[64];
+        char config[128];
+        char socket[128];
+        char notify[128];
+        BenchDaemon proc;
+} BenchDaemonDir;
+
+/*
+ * bench_daemon_dir_start - make DIR and its main.cf, run PATH -c main.cf with bench_daemon_start()
+ * and wait for READY=1; dies if its socket is not there by then
+ */
+void bench_daemon_dir_start(BenchDaemonDir *d, const BenchDaemonSpec *spec, const char *path);
+
+/* bench_daemon_dir_stop - stop the daemon, remove DIR and what it holds */
+void bench_daemon_dir_stop(BenchDaemonDir *d);
+
+/* ---- latencies -------------------------------------------------------------------------- */
+
+/* shared_array - N uint64_t in shared memory, which forked clients write into */
+uint64_t *shared_array(size_t n);
+
+/* latency_percentiles - sort the N latencies NS (nanoseconds); their p50 and p99 in µs */
+void latency_percentiles(uint64_t *ns, size_t n, double *ret_p50_us, double *ret_p99_us);
+
+/* pin_to - run this process (and what it forks and execs from now on) on CPU, or anywhere (-1):
+ * SAVED holds the affinity from before pinning, and pin_to(-1, SAVED) restores it */
+void pin_to(int cpu, cpu_set_t *saved);
+
+/* ---- clients started together ------------------------------------------------------------ */
+
+/* In client I (a forked process): what it does before the start (connect, warm up); its state,
+ * handed to the work callback */
+typedef void *(*BenchClientSetupFn)(unsigned i, void *userdata);
+
+/* In client I: the timed work; it frees STATE */
+typedef void (*BenchClientWorkFn)(unsigned i, void *state, void *userdata);
+
+/*
+ * bench_run_clients - fork N clients that each run SETUP (NULL: none), wait on a barrier pipe,
+ * run WORK and exit 0; the parent opens the barrier once all are forked and waits for them all
+ * (dies unless each exited 0). Returns the seconds from opening the barrier until the last one
+ * exited. Fork anything that must not hold the barrier open (a raw server) before calling this.
+ */
+double bench_run_clients(unsigned n, BenchClientSetupFn setup, BenchClientWorkFn work, void *userdata);
+
+/* ---- the raw baseline ----------------------------------------------------------------------- */
+
+/* A raw baseline server: serves the N connections FDS until each is at end of file; it may exit
+ * itself, else its process exits 0 when it returns. */
+typedef void (*BenchServeFn)(const int *fds, size_t n);
+
+/*
+ * bench_raw_server_start - N socketpairs; fork a child that runs SERVE over one end of each, and
+ * put the other ends (the clients') into FDS. Returns the child's pid.
+ */
+pid_t bench_raw_server_start(int *fds, unsigned n, BenchServeFn serve);
+
+/*
+ * bench_run_raw_clients - bench_raw_server_start(FDS, N, SERVE) and bench_run_clients(N, SETUP,
+ * WORK, USERDATA), client I using FDS[I]; then close FDS and wait for the server. Returns the
+ * clients' seconds.
+ */
+double bench_run_raw_clients(int *fds, unsigned n, BenchServeFn serve, BenchClientSetupFn setup,
+                             BenchClientWorkFn work, void *userdata);

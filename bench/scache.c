@@ -96,28 +96,10 @@ typedef struct Result {
         double p50_us, p99_us, rate;
 } Result;
 
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
-        return x < y ? -1 : x > y;
-}
-
 static void result_finish(Result *r)
 {
-        qsort(r->latency_ns, r->pairs, sizeof(uint64_t), cmp_u64);
-        r->p50_us = (double) r->latency_ns[r->pairs / 2] / 1000.0;
-        r->p99_us = (double) r->latency_ns[MIN(r->pairs - 1, r->pairs * 99 / 100)] / 1000.0;
+        latency_percentiles(r->latency_ns, r->pairs, &r->p50_us, &r->p99_us);
         r->rate = (double) r->pairs / r->seconds;
-}
-
-/* shared_array - N uint64_t that forked clients write into */
-static uint64_t *shared_array(size_t n)
-{
-        void *p =
-                mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-                die("mmap", errno);
-        return p;
 }
 
 /* ---- descriptor passing on a plain socket ------------------------------------------------- */
@@ -301,6 +283,54 @@ static ScacheClient *client_new(const char *socket_path)
         return c;
 }
 
+/* A run_case() case, as its clients see it: SOCKET_PATH NULL for raw, over RAW_FDS */
+typedef struct Case {
+        const char *socket_path;
+        const int *raw_fds;
+        unsigned clients;
+        size_t per;
+        uint64_t *latency_ns;
+} Case;
+
+/* A client's own state: its ScacheClient (NULL: raw) and endpoint label */
+typedef struct CaseClient {
+        ScacheClient *c;
+        char endpoint[128];
+} CaseClient;
+
+/* case_setup - client I: its endpoint label, its client (not raw), and the warm-up */
+static void *case_setup(unsigned i, void *userdata)
+{
+        const Case *k = userdata;
+        CaseClient *cl = calloc(1, sizeof(CaseClient));
+
+        if (!cl)
+                die("calloc", ENOMEM);
+        snprintf(cl->endpoint, sizeof(cl->endpoint), ENDPOINT_FMT, 1u, i);
+        if (!k->socket_path)
+                raw_pairs(k->raw_fds[i], WARMUP_PAIRS / k->clients, NULL);
+        else {
+                cl->c = client_new(k->socket_path);
+                scache_pairs(cl->c, cl->endpoint, WARMUP_PAIRS / k->clients, NULL);
+        }
+        return cl;
+}
+
+/* case_work - client I: its PER timed pairs */
+static void case_work(unsigned i, void *state, void *userdata)
+{
+        const Case *k = userdata;
+        CaseClient *cl = state;
+
+        if (!k->socket_path)
+                raw_pairs(k->raw_fds[i], k->per, k->latency_ns + i * k->per);
+        else {
+                scache_pairs(cl->c, cl->endpoint, k->per, k->latency_ns + i * k->per);
+                scache_client_free(cl->c);
+        }
+        free(cl);
+}
+
 /*
  * run_case - CLIENTS processes (SOCKET_PATH NULL: raw, to one raw server over socketpairs),
  * PAIRS/CLIENTS pairs each; they start together when the parent closes the barrier pipe.
@@ -308,129 +338,27 @@ static ScacheClient *client_new(const char *socket_path)
 static Result run_case(const char *name, const char *socket_path, size_t pairs, unsigned clients)
 {
         Result res = {.name = name};
-        size_t per = pairs / clients;
-        int barrier[2], raw_fds[CLIENTS_MAX], server_fds[CLIENTS_MAX];
-        pid_t pids[CLIENTS_MAX], server = -1;
-        bool raw = !socket_path;
-        uint64_t t0;
+        Case k = {.socket_path = socket_path, .clients = clients, .per = pairs / clients};
+        int raw_fds[CLIENTS_MAX];
 
-        res.pairs = per * clients;
-        res.latency_ns = shared_array(res.pairs);
-        if (raw) {
-                for (unsigned i = 0; i < clients; i++) {
-                        int sp[2];
-                        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-                                die("socketpair", errno);
-                        raw_fds[i] = sp[0];
-                        server_fds[i] = sp[1];
-                }
-                server = fork();
-                if (server < 0)
-                        die("fork", errno);
-                if (server == 0) {
-                        for (unsigned i = 0; i < clients; i++)
-                                close(raw_fds[i]);
-                        raw_server(server_fds, clients);
-                }
-                for (unsigned i = 0; i < clients; i++)
-                        close(server_fds[i]);
-        }
-        /* after the raw server's fork: it must not hold the barrier open */
-        if (pipe2(barrier, O_CLOEXEC) < 0)
-                die("pipe", errno);
-
-        for (unsigned i = 0; i < clients; i++) {
-                pids[i] = fork();
-                if (pids[i] < 0)
-                        die("fork", errno);
-                if (pids[i] == 0) {
-                        ScacheClient *c = NULL;
-                        char endpoint[128], b;
-
-                        close(barrier[1]);
-                        snprintf(endpoint, sizeof(endpoint), ENDPOINT_FMT, 1u, i);
-                        if (raw)
-                                raw_pairs(raw_fds[i], WARMUP_PAIRS / clients, NULL);
-                        else {
-                                c = client_new(socket_path);
-                                scache_pairs(c, endpoint, WARMUP_PAIRS / clients, NULL);
-                        }
-                        (void) !read(barrier[0], &b, 1); /* returns at end of file: go */
-                        if (raw)
-                                raw_pairs(raw_fds[i], per, res.latency_ns + i * per);
-                        else {
-                                scache_pairs(c, endpoint, per, res.latency_ns + i * per);
-                                scache_client_free(c);
-                        }
-                        _exit(EXIT_SUCCESS);
-                }
-        }
-        close(barrier[0]);
-        if (raw)
-                for (unsigned i = 0; i < clients; i++)
-                        close(raw_fds[i]);
-        t0 = now_nsec();
-        close(barrier[1]);
-        wait_clients(pids, clients);
-        res.seconds = seconds_since(t0);
-        if (server > 0)
-                (void) waitpid(server, NULL, 0);
+        res.pairs = k.per * clients;
+        res.latency_ns = k.latency_ns = shared_array(res.pairs);
+        if (!socket_path) {
+                k.raw_fds = raw_fds;
+                res.seconds = bench_run_raw_clients(raw_fds, clients, raw_server, case_setup, case_work, &k);
+        } else
+                res.seconds = bench_run_clients(clients, case_setup, case_work, &k);
         result_finish(&res);
         return res;
 }
 
 /* ---- tern-scache -------------------------------------------------------------------------- */
 
-typedef struct Daemon {
-        char dir[64];
-        char config[128];
-        char socket[128];
-        char notify[128];
-        BenchDaemon proc;
-} Daemon;
-
-/* exec_scache - the child's last step: tern-scache -c CONFIG */
-static void exec_scache(const void *userdata)
-{
-        const char *const *argv = userdata; /* TERN_SCACHE, CONFIG */
-
-        execl(argv[0], argv[0], "-c", argv[1], (char *) NULL);
-        fprintf(stderr, "bench-scache: cannot run %s: %s\n", argv[0], strerror(errno));
-}
-
-static void daemon_start(Daemon *d, const char *scache)
-{
-        const char *argv[2] = {scache, d->config};
-        FILE *f;
-
-        snprintf(d->dir, sizeof(d->dir), "/tmp/tern-bench.XXXXXX");
-        if (!mkdtemp(d->dir))
-                die("mkdtemp", errno);
-        snprintf(d->config, sizeof(d->config), "%s/main.cf", d->dir);
-        snprintf(d->socket, sizeof(d->socket), "%s/scache", d->dir);
-        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-        f = fopen(d->config, "we");
-        if (!f)
-                die(d->config, errno);
-        fprintf(f,
-                "# written by bench-scache\nruntime_directory = %s\nconnection_cache_ttl_limit = 3600s\n"
-                "max_idle = 3600s\n",
-                d->dir);
-        fclose(f);
-
-        bench_daemon_start(&d->proc, "tern-scache", d->notify, exec_scache, argv);
-        if (access(d->socket, F_OK) < 0)
-                die("tern-scache is ready but its socket is not there", errno);
-}
-
-static void daemon_stop(Daemon *d)
-{
-        (void) bench_daemon_stop(&d->proc);
-        (void) unlink(d->socket);
-        (void) unlink(d->notify);
-        (void) unlink(d->config);
-        (void) rmdir(d->dir);
-}
+static const BenchDaemonSpec scache_spec = {
+        .program = "tern-scache",
+        .socket_name = "scache",
+        .config_extra = "connection_cache_ttl_limit = 3600s\nmax_idle = 3600s\n",
+};
 
 /* rss_kib - VmRSS of PID in KiB */
 static long rss_kib(pid_t pid)
@@ -501,22 +429,6 @@ static void fill(const char *socket_path, unsigned sessions)
         scache_client_free(c);
 }
 
-/* pin_to - run this process (and what it forks and execs from now on) on CPU, or anywhere (-1) */
-static void pin_to(int cpu, cpu_set_t *saved)
-{
-        cpu_set_t set;
-
-        if (cpu < 0) {
-                (void) sched_setaffinity(0, sizeof(*saved), saved);
-                return;
-        }
-        (void) sched_getaffinity(0, sizeof(*saved), saved);
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) < 0)
-                die("sched_setaffinity", errno);
-}
-
 /* raise_nofile - the soft RLIMIT_NOFILE up to the hard one; returns the hard one */
 static rlim_t raise_nofile(void)
 {
@@ -544,7 +456,7 @@ int main(int argc, char **argv)
         unsigned clients = 8, sessions = 10000;
         const char *scache = NULL;
         char default_scache[512], name_sc[64], name_rc[64];
-        Daemon d = {};
+        BenchDaemonDir d = {};
         Result s1, r1, sc, rc, sp, rp;
         cpu_set_t saved;
         long rss_empty, rss_full, held;
@@ -592,7 +504,7 @@ int main(int argc, char **argv)
                         "than %u sessions\n",
                         (unsigned long long) nofile, sessions);
 
-        daemon_start(&d, scache);
+        bench_daemon_dir_start(&d, &scache_spec, scache);
         rss_empty = rss_kib(d.proc.daemon);
         s1 = run_case("scache, 1 client", d.socket, pairs, 1);
         snprintf(name_sc, sizeof(name_sc), "scache, %u clients", clients);
@@ -600,16 +512,16 @@ int main(int argc, char **argv)
         fill(d.socket, sessions);
         rss_full = rss_kib(d.proc.daemon);
         held = cached_sessions(d.socket);
-        daemon_stop(&d);
+        bench_daemon_dir_stop(&d);
 
         r1 = run_case("raw socketpair, 1 conn", NULL, pairs, 1);
         snprintf(name_rc, sizeof(name_rc), "raw socketpair, %u conns", clients);
         rc = run_case(name_rc, NULL, pairs, clients);
 
         pin_to(0, &saved);
-        daemon_start(&d, scache);
+        bench_daemon_dir_start(&d, &scache_spec, scache);
         sp = run_case("scache, 1 client, one CPU", d.socket, pairs, 1);
-        daemon_stop(&d);
+        bench_daemon_dir_stop(&d);
         rp = run_case("raw socketpair, 1 conn, 1 CPU", NULL, pairs, 1);
         pin_to(-1, &saved);
 

@@ -214,6 +214,24 @@ static void sendmail_submit_n(const Setup *s, size_t n)
         }
 }
 
+/* A run_case() case, as its clients see it */
+typedef struct Case {
+        const Setup *s;
+        const char *msg, *how;
+        size_t per;
+} Case;
+
+/* case_work - one client: PER messages through tern-sendmail or varlink */
+static void case_work(unsigned i, void *state, void *userdata)
+{
+        const Case *k = userdata;
+
+        if (streq(k->how, "sendmail"))
+                sendmail_submit_n(k->s, k->per);
+        else
+                varlink_submit_n(k->s, k->msg, k->per);
+}
+
 /*
  * run_case - a fresh daemon; CLIENTS processes submit MESSAGES/CLIENTS each (through tern-sendmail
  * or varlink), starting together; wall clock from the start to the last client's exit.
@@ -221,37 +239,14 @@ static void sendmail_submit_n(const Setup *s, size_t n)
 static Result run_case(const Setup *s, const char *msg, const char *how, size_t messages, unsigned clients)
 {
         Result res = { .messages = messages / clients * clients };
-        size_t per = messages / clients, found;
-        pid_t pids[CLIENTS_MAX];
-        int barrier[2];
+        Case k = { .s = s, .msg = msg, .how = how, .per = messages / clients };
         BenchDaemon d;
-        uint64_t t0;
+        size_t found;
 
         snprintf(res.name, sizeof(res.name), "%s, %u client%s", how, clients, clients > 1 ? "s" : "");
         incoming_clear(s);
         bench_daemon_start(&d, "tern-submit", s->notify, exec_submit, s);
-        if (pipe2(barrier, O_CLOEXEC) < 0)
-                die("pipe", errno);
-        for (unsigned i = 0; i < clients; i++) {
-                pids[i] = fork();
-                if (pids[i] < 0)
-                        die("fork", errno);
-                if (pids[i] == 0) {
-                        char b;
-                        close(barrier[1]);
-                        (void) !read(barrier[0], &b, 1);        /* end of file: go */
-                        if (streq(how, "sendmail"))
-                                sendmail_submit_n(s, per);
-                        else
-                                varlink_submit_n(s, msg, per);
-                        _exit(EXIT_SUCCESS);
-                }
-        }
-        close(barrier[0]);
-        t0 = now_nsec();
-        close(barrier[1]);
-        wait_clients(pids, clients);
-        res.seconds = seconds_since(t0);
+        res.seconds = bench_run_clients(clients, NULL, case_work, &k);
         res.syncs = daemon_stop(s, &d);
         found = incoming_clear(s);
         if (found != res.messages) {

@@ -62,28 +62,10 @@ typedef struct Result {
         double p50_us, p99_us, rate;
 } Result;
 
-static int cmp_u64(const void *a, const void *b)
-{
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-        return x < y ? -1 : x > y;
-}
-
 static void result_finish(Result *r)
 {
-        qsort(r->latency_ns, r->calls, sizeof(uint64_t), cmp_u64);
-        r->p50_us = (double)r->latency_ns[r->calls / 2] / 1000.0;
-        r->p99_us = (double)r->latency_ns[MIN(r->calls - 1, r->calls * 99 / 100)] / 1000.0;
+        latency_percentiles(r->latency_ns, r->calls, &r->p50_us, &r->p99_us);
         r->rate = (double)r->calls / r->seconds;
-}
-
-/* shared_array - N uint64_t that forked clients write into */
-static uint64_t *shared_array(size_t n)
-{
-        void *p =
-                mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-                die("mmap", errno);
-        return p;
 }
 
 /* ---- clients ------------------------------------------------------------------------------ */
@@ -192,29 +174,63 @@ static Result run_varlink_sequential(const char *socket_path, size_t calls)
 static Result run_raw_sequential(size_t calls)
 {
         Result res = {.name = "raw socketpair, 1 connection", .calls = calls};
-        int sp[2], status;
+        int fd, status;
         uint64_t t0;
         pid_t pid;
 
         res.latency_ns = calloc(calls, sizeof(uint64_t));
-        if (!res.latency_ns || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-                die("raw setup", errno ? errno : ENOMEM);
-        pid = fork();
-        if (pid < 0)
-                die("fork", errno);
-        if (pid == 0) {
-                close(sp[0]);
-                raw_server(&sp[1], 1);
-        }
-        close(sp[1]);
-        raw_calls(sp[0], WARMUP_CALLS, NULL);
+        if (!res.latency_ns)
+                die("calloc", ENOMEM);
+        pid = bench_raw_server_start(&fd, 1, raw_server);
+        raw_calls(fd, WARMUP_CALLS, NULL);
         t0 = now_nsec();
-        raw_calls(sp[0], calls, res.latency_ns);
+        raw_calls(fd, calls, res.latency_ns);
         res.seconds = seconds_since(t0);
-        close(sp[0]);
+        close(fd);
         (void)waitpid(pid, &status, 0);
         result_finish(&res);
         return res;
+}
+
+/* A run_concurrent() case, as its clients see it: RAW_FDS NULL for varlink to SOCKET_PATH */
+typedef struct Concurrent {
+        const char *socket_path;
+        const int *raw_fds;
+        unsigned clients;
+        size_t per;
+        uint64_t *latency_ns;
+} Concurrent;
+
+/* concurrent_setup - client I: connect (varlink) and warm up; its VarlinkClient, or NULL (raw) */
+static void *concurrent_setup(unsigned i, void *userdata)
+{
+        const Concurrent *cc = userdata;
+        VarlinkClient *c = NULL;
+        int r;
+
+        if (cc->raw_fds) {
+                raw_calls(cc->raw_fds[i], WARMUP_CALLS / cc->clients, NULL);
+                return NULL;
+        }
+        r = varlink_client_connect(cc->socket_path, &c);
+        if (r < 0)
+                die("connect", r);
+        varlink_client_set_timeout(c, 10 * USEC_PER_SEC);
+        varlink_calls(c, WARMUP_CALLS / cc->clients, NULL);
+        return c;
+}
+
+/* concurrent_work - client I: its PER timed calls */
+static void concurrent_work(unsigned i, void *state, void *userdata)
+{
+        const Concurrent *cc = userdata;
+
+        if (cc->raw_fds)
+                raw_calls(cc->raw_fds[i], cc->per, cc->latency_ns + i * cc->per);
+        else {
+                varlink_calls(state, cc->per, cc->latency_ns + i * cc->per);
+                varlink_client_free(state);
+        }
 }
 
 /*
@@ -225,142 +241,28 @@ static Result run_concurrent(const char *name, const char *socket_path, size_t c
                              bool raw)
 {
         Result res = {.name = name};
-        size_t per = calls / clients;
-        int barrier[2], raw_fds[CLIENTS_MAX], server_fds[CLIENTS_MAX];
-        pid_t pids[CLIENTS_MAX], server = -1;
-        uint64_t t0;
+        Concurrent cc = {.socket_path = socket_path, .clients = clients, .per = calls / clients};
+        int raw_fds[CLIENTS_MAX];
 
-        res.calls = per * clients;
-        res.latency_ns = shared_array(res.calls);
+        res.calls = cc.per * clients;
+        res.latency_ns = cc.latency_ns = shared_array(res.calls);
         if (raw) {
-                for (unsigned i = 0; i < clients; i++) {
-                        int sp[2];
-                        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
-                                die("socketpair", errno);
-                        raw_fds[i] = sp[0];
-                        server_fds[i] = sp[1];
-                }
-                server = fork();
-                if (server < 0)
-                        die("fork", errno);
-                if (server == 0) {
-                        for (unsigned i = 0; i < clients; i++)
-                                close(raw_fds[i]);
-                        raw_server(server_fds, clients);
-                }
-                for (unsigned i = 0; i < clients; i++)
-                        close(server_fds[i]);
-        }
-        /* after the raw server's fork: it must not hold the barrier open */
-        if (pipe2(barrier, O_CLOEXEC) < 0)
-                die("pipe", errno);
-
-        for (unsigned i = 0; i < clients; i++) {
-                pids[i] = fork();
-                if (pids[i] < 0)
-                        die("fork", errno);
-                if (pids[i] == 0) {
-                        VarlinkClient *c = NULL;
-                        char b;
-
-                        close(barrier[1]);
-                        if (!raw) {
-                                int r = varlink_client_connect(socket_path, &c);
-                                if (r < 0)
-                                        die("connect", r);
-                                varlink_client_set_timeout(c, 10 * USEC_PER_SEC);
-                                varlink_calls(c, WARMUP_CALLS / clients, NULL);
-                        } else
-                                raw_calls(raw_fds[i], WARMUP_CALLS / clients, NULL);
-                        (void)!read(barrier[0], &b, 1); /* returns at end of file: go */
-                        if (raw)
-                                raw_calls(raw_fds[i], per, res.latency_ns + i * per);
-                        else {
-                                varlink_calls(c, per, res.latency_ns + i * per);
-                                varlink_client_free(c);
-                        }
-                        _exit(EXIT_SUCCESS);
-                }
-        }
-        close(barrier[0]);
-        if (raw)
-                for (unsigned i = 0; i < clients; i++)
-                        close(raw_fds[i]);
-        t0 = now_nsec();
-        close(barrier[1]);
-        wait_clients(pids, clients);
-        res.seconds = seconds_since(t0);
-        if (server > 0)
-                (void)waitpid(server, NULL, 0);
+                cc.raw_fds = raw_fds;
+                res.seconds = bench_run_raw_clients(raw_fds, clients, raw_server, concurrent_setup,
+                                                    concurrent_work, &cc);
+        } else
+                res.seconds = bench_run_clients(clients, concurrent_setup, concurrent_work, &cc);
         result_finish(&res);
         return res;
 }
 
 /* ---- tern-testd ------------------------------------------------------------------------- */
 
-typedef struct Daemon {
-        char dir[64];
-        char config[128];
-        char socket[128];
-        char notify[128];
-        BenchDaemon proc;
-} Daemon;
-
-/* exec_testd - the child's last step: tern-testd -c CONFIG */
-static void exec_testd(const void *userdata)
-{
-        const char *const *argv = userdata; /* TESTD, CONFIG */
-
-        execl(argv[0], argv[0], "-c", argv[1], (char *)NULL);
-        fprintf(stderr, "bench-varlink: cannot run %s: %s\n", argv[0], strerror(errno));
-}
-
-static void daemon_start(Daemon *d, const char *testd)
-{
-        const char *argv[2] = {testd, d->config};
-        FILE *f;
-
-        snprintf(d->dir, sizeof(d->dir), "/tmp/tern-bench.XXXXXX");
-        if (!mkdtemp(d->dir))
-                die("mkdtemp", errno);
-        snprintf(d->config, sizeof(d->config), "%s/main.cf", d->dir);
-        snprintf(d->socket, sizeof(d->socket), "%s/test", d->dir);
-        snprintf(d->notify, sizeof(d->notify), "%s/notify", d->dir);
-        f = fopen(d->config, "we");
-        if (!f)
-                die(d->config, errno);
-        fprintf(f, "# written by bench-varlink\nruntime_directory = %s\n", d->dir);
-        fclose(f);
-
-        bench_daemon_start(&d->proc, "tern-testd", d->notify, exec_testd, argv);
-        if (access(d->socket, F_OK) < 0)
-                die("tern-testd is ready but its socket is not there", errno);
-}
-
-static void daemon_stop(Daemon *d)
-{
-        (void)bench_daemon_stop(&d->proc);
-        (void)unlink(d->socket);
-        (void)unlink(d->notify);
-        (void)unlink(d->config);
-        (void)rmdir(d->dir);
-}
-
-/* pin_to - run this process (and what it forks and execs from now on) on CPU, or anywhere (-1) */
-static void pin_to(int cpu, cpu_set_t *saved)
-{
-        cpu_set_t set;
-
-        if (cpu < 0) {
-                (void)sched_setaffinity(0, sizeof(*saved), saved);
-                return;
-        }
-        (void)sched_getaffinity(0, sizeof(*saved), saved);
-        CPU_ZERO(&set);
-        CPU_SET(cpu, &set);
-        if (sched_setaffinity(0, sizeof(set), &set) < 0)
-                die("sched_setaffinity", errno);
-}
+static const BenchDaemonSpec testd_spec = {
+        .program = "tern-testd",
+        .socket_name = "test",
+        .config_extra = "",
+};
 
 static void print_row(const Result *r, const Result *baseline)
 {
@@ -376,7 +278,7 @@ int main(int argc, char **argv)
         unsigned clients = 8;
         const char *testd = NULL;
         char default_testd[512];
-        Daemon d = {};
+        BenchDaemonDir d = {};
         Result vs, rs, vc, rc, vp, rp;
         cpu_set_t saved;
         char name_vc[64], name_rc[64];
@@ -411,20 +313,20 @@ int main(int argc, char **argv)
         }
         signal(SIGPIPE, SIG_IGN);
 
-        daemon_start(&d, testd);
+        bench_daemon_dir_start(&d, &testd_spec, testd);
         vs = run_varlink_sequential(d.socket, calls);
         snprintf(name_vc, sizeof(name_vc), "varlink, %u connections", clients);
         vc = run_concurrent(name_vc, d.socket, calls, clients, false);
-        daemon_stop(&d);
+        bench_daemon_dir_stop(&d);
         rs = run_raw_sequential(calls);
         snprintf(name_rc, sizeof(name_rc), "raw socketpair, %u connections", clients);
         rc = run_concurrent(name_rc, NULL, calls, clients, true);
 
         pin_to(0, &saved);
-        daemon_start(&d, testd);
+        bench_daemon_dir_start(&d, &testd_spec, testd);
         vp = run_varlink_sequential(d.socket, calls);
         vp.name = "varlink, 1 connection, one CPU";
-        daemon_stop(&d);
+        bench_daemon_dir_stop(&d);
         rp = run_raw_sequential(calls);
         rp.name = "raw socketpair, 1 conn, one CPU";
         pin_to(-1, &saved);
