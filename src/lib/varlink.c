@@ -110,7 +110,8 @@ static int conn_enqueue(VarlinkConn *c, json_t *obj, int *fds, size_t n_fds, boo
                 free(o);
                 return r;
         }
-        memcpy(o->fds, fds, n_fds * sizeof(int));
+        if (n_fds > 0)  /* a call without descriptors passes fds == NULL */
+                memcpy(o->fds, fds, n_fds * sizeof(int));
         o->n_fds = n_fds;
         o->fds_borrowed = borrowed;
         if (c->out_tail)
