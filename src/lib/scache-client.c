@@ -117,12 +117,18 @@ static int call(ScacheClient *c, const char *method, json_t *params, const int *
         return r;
 }
 
-/* answer - map an error reply */
-static int answer(VarlinkReply *reply)
+/* request - one call; 0 with *ret (a successful reply, to be done with), or -errno: the policy's
+ * failures, -ENOENT for NotFound, -EINVAL for any other error reply */
+static int request(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds,
+                   VarlinkReply *ret)
 {
-        int r = streq(reply->error, "io.tern.Scache.NotFound") ? -ENOENT : -EINVAL;
+        int r;
 
-        varlink_reply_done(reply);
+        r = call(c, method, params, fds, n_fds, ret);
+        if (r <= 0)
+                return r;
+        r = streq(ret->error, "io.tern.Scache.NotFound") ? -ENOENT : -EINVAL;
+        varlink_reply_done(ret);
         return r;
 }
 
@@ -132,14 +138,12 @@ int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoi
         VarlinkReply reply = {};
         int r;
 
-        r = call(c, "io.tern.Scache.SaveEndpoint",
-                 json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint, "properties",
-                           props, "fd", 0),
-                 &fd, 1, &reply);
+        r = request(c, "io.tern.Scache.SaveEndpoint",
+                    json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint,
+                              "properties", props, "fd", 0),
+                    &fd, 1, &reply);
         if (r < 0)
                 return r;
-        if (r > 0)
-                return answer(&reply);
         varlink_reply_done(&reply);
         return 0;
 }
@@ -150,87 +154,77 @@ int scache_client_save_destination(ScacheClient *c, int64_t ttl, const char *des
         VarlinkReply reply = {};
         int r;
 
-        r = call(c, "io.tern.Scache.SaveDestination",
-                 json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination,
-                           "properties", props, "endpoint", endpoint),
-                 NULL, 0, &reply);
+        r = request(c, "io.tern.Scache.SaveDestination",
+                    json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination,
+                              "properties", props, "endpoint", endpoint),
+                    NULL, 0, &reply);
         if (r < 0)
                 return r;
-        if (r > 0)
-                return answer(&reply);
         varlink_reply_done(&reply);
         return 0;
 }
 
-/* take_fd - the descriptor a find's reply names */
-static int take_fd(VarlinkReply *reply, int *ret_fd)
+/*
+ * find - a Find* call: on a hit, the N string parameters NAMES copied into RETS (malloc'ed) and the
+ * descriptor the reply names in *ret_fd (owned by the caller); nothing is written on failure
+ */
+static int find(ScacheClient *c, const char *method, json_t *params, const char *const *names, char **rets,
+                size_t n, int *ret_fd)
 {
-        json_t *idx = json_object_get(reply->parameters, "fd");
+        char *copies[2] = {};
+        VarlinkReply reply = {};
+        json_t *idx;
         json_int_t i;
+        int r;
 
-        if (!json_is_integer(idx))
-                return -EBADMSG;
-        i = json_integer_value(idx);
-        if (i < 0 || (size_t) i >= reply->n_fds || reply->fds[i] < 0)
-                return -EBADMSG;
-        *ret_fd = TAKE_FD(reply->fds[i]);
+        assert(n <= ELEMENTSOF(copies));
+        r = request(c, method, params, NULL, 0, &reply);
+        if (r < 0)
+                return r;
+        for (size_t k = 0; r >= 0 && k < n; k++) {
+                json_t *v = json_object_get(reply.parameters, names[k]);
+                if (!json_is_string(v))
+                        r = -EBADMSG;
+                else if (!(copies[k] = strdup(json_string_value(v))))
+                        r = -ENOMEM;
+        }
+        idx = json_object_get(reply.parameters, "fd");
+        i = json_is_integer(idx) ? json_integer_value(idx) : -1;
+        if (r >= 0 && (i < 0 || (size_t) i >= reply.n_fds || reply.fds[i] < 0))
+                r = -EBADMSG;
+        if (r < 0) {
+                for (size_t k = 0; k < n; k++)
+                        free(copies[k]);
+                varlink_reply_done(&reply);
+                return r;
+        }
+        *ret_fd = TAKE_FD(reply.fds[i]);
+        for (size_t k = 0; k < n; k++)
+                rets[k] = copies[k];
+        varlink_reply_done(&reply);
         return 0;
-}
-
-static int dup_string(json_t *parameters, const char *name, char **ret)
-{
-        json_t *v = json_object_get(parameters, name);
-
-        if (!json_is_string(v))
-                return -EBADMSG;
-        *ret = strdup(json_string_value(v));
-        return *ret ? 0 : -ENOMEM;
 }
 
 int scache_client_find_endpoint(ScacheClient *c, const char *endpoint, char **ret_props, int *ret_fd)
 {
-        _cleanup_(freep) char *props = NULL;
-        VarlinkReply reply = {};
-        int r;
+        static const char *const names[] = { "properties" };
 
-        r = call(c, "io.tern.Scache.FindEndpoint", json_pack("{s:s}", "endpoint", endpoint), NULL, 0,
-                 &reply);
-        if (r < 0)
-                return r;
-        if (r > 0)
-                return answer(&reply);
-        r = dup_string(reply.parameters, "properties", &props);
-        if (r >= 0)
-                r = take_fd(&reply, ret_fd);
-        varlink_reply_done(&reply);
-        if (r < 0)
-                return r;
-        *ret_props = TAKE_PTR(props);
-        return 0;
+        return find(c, "io.tern.Scache.FindEndpoint", json_pack("{s:s}", "endpoint", endpoint), names,
+                    ret_props, 1, ret_fd);
 }
 
 int scache_client_find_destination(ScacheClient *c, const char *destination, char **ret_dest_props,
                                    char **ret_endp_props, int *ret_fd)
 {
-        _cleanup_(freep) char *dest_props = NULL, *endp_props = NULL;
-        VarlinkReply reply = {};
+        static const char *const names[] = { "destinationProperties", "endpointProperties" };
+        char *rets[2];
         int r;
 
-        r = call(c, "io.tern.Scache.FindDestination", json_pack("{s:s}", "destination", destination), NULL,
-                 0, &reply);
+        r = find(c, "io.tern.Scache.FindDestination", json_pack("{s:s}", "destination", destination), names,
+                 rets, 2, ret_fd);
         if (r < 0)
                 return r;
-        if (r > 0)
-                return answer(&reply);
-        r = dup_string(reply.parameters, "destinationProperties", &dest_props);
-        if (r >= 0)
-                r = dup_string(reply.parameters, "endpointProperties", &endp_props);
-        if (r >= 0)
-                r = take_fd(&reply, ret_fd);
-        varlink_reply_done(&reply);
-        if (r < 0)
-                return r;
-        *ret_dest_props = TAKE_PTR(dest_props);
-        *ret_endp_props = TAKE_PTR(endp_props);
+        *ret_dest_props = rets[0];
+        *ret_endp_props = rets[1];
         return 0;
 }

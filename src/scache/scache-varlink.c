@@ -48,6 +48,21 @@ static bool connected_socket(int fd)
         return getpeername(fd, (struct sockaddr *) &sa, &len) >= 0;
 }
 
+/* reply_session - the answer to a find that hit: the store changed, FD (taken over) goes with
+ * REPLY (taken over) as its "fd" parameter */
+static int reply_session(Scache *c, VarlinkCall *call, int fd, json_t *reply)
+{
+        int idx;
+
+        scache_changed(c, false);
+        idx = varlink_call_push_fd(call, fd);
+        if (idx < 0 || !reply || json_object_set_new(reply, "fd", json_integer(idx)) < 0) {
+                json_decref(reply);
+                return idx < 0 ? idx : -ENOMEM;
+        }
+        return varlink_call_reply(call, reply);
+}
+
 static int method_save_endpoint(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
 {
         struct {
@@ -103,7 +118,7 @@ static int method_find_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
         };
         Scache *c = userdata;
         _cleanup_(freep) char *props = NULL;
-        int r, fd, idx;
+        int r, fd;
 
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
@@ -115,11 +130,7 @@ static int method_find_endpoint(VarlinkCall *call, json_t *parameters, unsigned 
                 return varlink_call_error(call, "io.tern.Scache.NotFound", NULL);
         if (r < 0)
                 return r;
-        scache_changed(c, false);
-        idx = varlink_call_push_fd(call, fd);
-        if (idx < 0)
-                return idx;
-        return varlink_call_reply(call, json_pack("{s:s,s:i}", "properties", props, "fd", idx));
+        return reply_session(c, call, fd, json_pack("{s:s}", "properties", props));
 }
 
 static int method_save_destination(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
@@ -171,7 +182,7 @@ static int method_find_destination(VarlinkCall *call, json_t *parameters, unsign
         };
         Scache *c = userdata;
         _cleanup_(freep) char *dest_props = NULL, *endp_props = NULL;
-        int r, fd, idx;
+        int r, fd;
 
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
@@ -184,12 +195,9 @@ static int method_find_destination(VarlinkCall *call, json_t *parameters, unsign
                 return varlink_call_error(call, "io.tern.Scache.NotFound", NULL);
         if (r < 0)
                 return r;
-        scache_changed(c, false);
-        idx = varlink_call_push_fd(call, fd);
-        if (idx < 0)
-                return idx;
-        return varlink_call_reply(call, json_pack("{s:s,s:s,s:i}", "destinationProperties", dest_props,
-                                                  "endpointProperties", endp_props, "fd", idx));
+        return reply_session(c, call, fd,
+                             json_pack("{s:s,s:s}", "destinationProperties", dest_props,
+                                       "endpointProperties", endp_props));
 }
 
 static int method_statistics(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
