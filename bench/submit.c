@@ -55,7 +55,8 @@
 #define CALL_TIMEOUT_SEC 60
 #define CLIENTS_MAX 64
 
-static const char *perf_events = "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs";
+static const char *perf_events =
+        "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs";
 
 const char *const bench_name = "bench-submit";
 
@@ -120,7 +121,8 @@ static long daemon_stop(const Setup *s, BenchDaemon *d)
 
         status = bench_daemon_stop(d);
         if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-                fprintf(stderr, "bench-submit: warning: tern-submit did not exit cleanly (status %d)\n", status);
+                fprintf(stderr, "bench-submit: warning: tern-submit did not exit cleanly (status %d)\n",
+                        status);
         if (!s->perf)
                 return -1;
         f = fopen(s->perf_out, "re");
@@ -250,8 +252,8 @@ static Result run_case(const Setup *s, const char *msg, const char *how, size_t 
         res.syncs = daemon_stop(s, &d);
         found = incoming_clear(s);
         if (found != res.messages) {
-                fprintf(stderr, "bench-submit: %zu messages acknowledged, %zu files in incoming\n", res.messages,
-                        found);
+                fprintf(stderr, "bench-submit: %zu messages acknowledged, %zu files in incoming\n",
+                        res.messages, found);
                 exit(EXIT_FAILURE);
         }
         return res;
@@ -290,8 +292,9 @@ static bool perf_works(const Setup *s)
 {
         char cmd[1024];
 
-        snprintf(cmd, sizeof(cmd), "perf stat -x, -o %s -e %s -- true >/dev/null 2>&1 && ! grep -q '<not' %s",
-                 s->perf_out, perf_events, s->perf_out);
+        snprintf(cmd, sizeof(cmd),
+                 "perf stat -x, -o %s -e %s -- true >/dev/null 2>&1 && ! grep -q '<not' %s", s->perf_out,
+                 perf_events, s->perf_out);
         return system(cmd) == 0;
 }
 
@@ -336,13 +339,16 @@ int main(int argc, char **argv)
                         base = optarg;
                         break;
                 default:
-                        fprintf(stderr, "usage: %s [-n MESSAGES] [-m SENDMAIL_MESSAGES] [-c CLIENTS] [-s SIZE] "
-                                        "[-d DIR] [TERN_SUBMIT TERN_SENDMAIL]\n", argv[0]);
+                        fprintf(stderr,
+                                "usage: %s [-n MESSAGES] [-m SENDMAIL_MESSAGES] [-c CLIENTS] [-s SIZE] "
+                                "[-d DIR] [TERN_SUBMIT TERN_SENDMAIL]\n",
+                                argv[0]);
                         return c == 'h' ? EXIT_SUCCESS : 64;
                 }
         if (clients < 1 || clients > CLIENTS_MAX || messages < clients || sendmail_messages < clients ||
             s.size < 64 || s.size > 1024 * 1024) {
-                fprintf(stderr, "bench-submit: need 1 <= -c <= %d, -n and -m >= -c, 64 <= -s <= 1 MiB\n", CLIENTS_MAX);
+                fprintf(stderr, "bench-submit: need 1 <= -c <= %d, -n and -m >= -c, 64 <= -s <= 1 MiB\n",
+                        CLIENTS_MAX);
                 return 64;
         }
         if (optind + 2 <= argc) {
@@ -396,8 +402,9 @@ int main(int argc, char **argv)
         for (size_t i = 0; i < ELEMENTSOF(res); i++)
                 print_row(&res[i], &base_r);
         printf("\ngoal (%u varlink clients faster than one stream of fsyncs): %s\n", clients,
-               (double) res[1].messages / res[1].seconds > (double) base_r.messages / base_r.seconds ? "met"
-                                                                                                      : "NOT met");
+               (double) res[1].messages / res[1].seconds > (double) base_r.messages / base_r.seconds
+                       ? "met"
+                       : "NOT met");
 
         free(msg);
         (void) unlink(s.config);

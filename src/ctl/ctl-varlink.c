@@ -90,7 +90,8 @@ int ctl_verb_call(CtlOptions *o, int argc, char **argv)
                 goto out;
         }
         if (argc - optind < 2 || argc - optind > 3) {
-                fprintf(stderr, "Usage: ternctl call [--more|--oneway] [--fd FILE]... ADDRESS METHOD [JSON]\n");
+                fprintf(stderr,
+                        "Usage: ternctl call [--more|--oneway] [--fd FILE]... ADDRESS METHOD [JSON]\n");
                 ret = EX_USAGE_;
                 goto out;
         }
@@ -131,7 +132,9 @@ int ctl_verb_call(CtlOptions *o, int argc, char **argv)
                                 : r == -EBADMSG   ? "invalid reply"
                                 : r == -ECONNRESET ? "connection closed by the daemon"
                                                   : strerror(-r));
-                        ret = r == -ETIMEDOUT ? EX_TEMPFAIL_ : r == -EBADMSG ? EX_PROTOCOL_ : EX_UNAVAILABLE_;
+                        ret = r == -ETIMEDOUT ? EX_TEMPFAIL_
+                              : r == -EBADMSG ? EX_PROTOCOL_
+                                              : EX_UNAVAILABLE_;
                         break;
                 }
                 if (reply.error) {
@@ -147,7 +150,8 @@ int ctl_verb_call(CtlOptions *o, int argc, char **argv)
                                 if (read_fd_to_stdout(reply.fds[i]) < 0)
                                         ret = EX_OSERR_;
                         } else
-                                fprintf(stderr, "ternctl: reply carried descriptor %zu (use --read-fds)\n", i);
+                                fprintf(stderr, "ternctl: reply carried descriptor %zu (use --read-fds)\n",
+                                        i);
                 }
                 bool last = !reply.continues;
                 varlink_reply_done(&reply);
@@ -203,7 +207,8 @@ int ctl_verb_introspect(CtlOptions *o, int argc, char **argv)
                         ctl_print_json(o, d.parameters);
                 else if (json_is_string(text))
                         printf("%s%s%s", i > 0 ? "\n" : "", json_string_value(text),
-                               json_string_length(text) > 0 && json_string_value(text)[json_string_length(text) - 1] == '\n'
+                               json_string_length(text) > 0 &&
+                                               json_string_value(text)[json_string_length(text) - 1] == '\n'
                                        ? ""
                                        : "\n");
                 varlink_reply_done(&d);

@@ -83,7 +83,8 @@ int ctl_connect(CtlOptions *o, const char *address, VarlinkClient **ret)
                 const Conf *c;
 
                 if (isempty(address) || strchr(address, '.')) {
-                        fprintf(stderr, "ternctl: invalid address \"%s\": a socket path or a service name\n", address);
+                        fprintf(stderr, "ternctl: invalid address \"%s\": a socket path or a service name\n",
+                                address);
                         return EX_USAGE_;
                 }
                 r = ctl_conf(o, &c);
@@ -117,7 +118,8 @@ int ctl_connect(CtlOptions *o, const char *address, VarlinkClient **ret)
 
 int ctl_exit_for_error(const char *error)
 {
-        if (streq(error, VARLINK_ERROR_METHOD_NOT_FOUND) || streq(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) ||
+        if (streq(error, VARLINK_ERROR_METHOD_NOT_FOUND) ||
+            streq(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) ||
             streq(error, VARLINK_ERROR_INVALID_PARAMETER) || streq(error, VARLINK_ERROR_EXPECTED_MORE) ||
             streq(error, VARLINK_ERROR_METHOD_NOT_IMPLEMENTED))
                 return EX_USAGE_;
@@ -206,7 +208,8 @@ int main(int argc, char **argv)
                         char *end;
                         unsigned long long sec = strtoull(optarg, &end, 10);
                         if (*optarg == '\0' || *end != '\0' || sec > 86400ULL * 365) {
-                                fprintf(stderr, "ternctl: invalid --timeout \"%s\": seconds expected\n", optarg);
+                                fprintf(stderr, "ternctl: invalid --timeout \"%s\": seconds expected\n",
+                                        optarg);
                                 return EX_USAGE_;
                         }
                         o.timeout_usec = sec * USEC_PER_SEC;

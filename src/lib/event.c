@@ -121,7 +121,8 @@ static int on_idle(sd_event_source *source, uint64_t usec, void *userdata)
         Service *s = userdata;
 
         log_debug("idle for max_idle: exiting");
-        service_status(s, "Idle for %llu s, exiting", (unsigned long long) (s->max_idle_usec / USEC_PER_SEC));
+        service_status(s, "Idle for %llu s, exiting",
+                       (unsigned long long) (s->max_idle_usec / USEC_PER_SEC));
         return sd_event_exit(s->event, 0);
 }
 
@@ -136,7 +137,8 @@ static void on_varlink_event(VarlinkServer *v, VarlinkServerEvent event, const s
                     varlink_server_accepted(v) >= s->max_use && !s->draining) {
                         s->draining = true;
                         (void) varlink_server_set_accepting(v, false);
-                        service_status(s, "max_use (%llu) reached, finishing", (unsigned long long) s->max_use);
+                        service_status(s, "max_use (%llu) reached, finishing",
+                                       (unsigned long long) s->max_use);
                 }
                 service_idle_check(s);
                 break;
@@ -147,8 +149,9 @@ static void on_varlink_event(VarlinkServer *v, VarlinkServerEvent event, const s
                 log_warning("client pid=%d uid=%d: %s", (int) peer->pid, (int) peer->uid, detail);
                 break;
         case VARLINK_SERVER_CALL_TIMEOUT:
-                log_fatal("watchdog timeout: call %s from pid=%d has been pending longer than daemon_timeout",
-                          detail, (int) peer->pid);
+                log_fatal(
+                        "watchdog timeout: call %s from pid=%d has been pending longer than daemon_timeout",
+                        detail, (int) peer->pid);
         }
 }
 
@@ -167,7 +170,8 @@ static int service_listen(Service *s)
                 if (names && names[i] && (streq(names[i], "varlink") || streq(names[i], "unknown") ||
                                           streq(names[i], "connection"))) {
                         if (streq(names[i], "connection"))
-                                r = log_error_errno(EINVAL, "an Accept=yes connection is not a listening socket here");
+                                r = log_error_errno(
+                                        EINVAL, "an Accept=yes connection is not a listening socket here");
                         else {
                                 struct sockaddr_un sa = {};
                                 socklen_t sl = sizeof(sa);
@@ -203,7 +207,8 @@ static int service_listen(Service *s)
         if (n > 0)
                 return log_error_errno(ENOENT, "systemd passed no socket named \"varlink\": %m");
 
-        r = varlink_server_listen_path(s->varlink, s->socket_path, s->spec->socket_mode ? s->spec->socket_mode : 0660);
+        r = varlink_server_listen_path(s->varlink, s->socket_path,
+                                       s->spec->socket_mode ? s->spec->socket_mode : 0660);
         if (r < 0)
                 return log_error_errno(r, "cannot listen on %s: %m", s->socket_path);
         return 0;
@@ -317,7 +322,8 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
                 log_fatal_errno(r, "cannot create varlink server: %m");
         varlink_server_set_info(s->varlink, "tern", spec->program, TERN_VERSION, "man:tern(7)");
         varlink_server_set_event_callback(s->varlink, on_varlink_event, s);
-        varlink_server_set_io_timeout(s->varlink, (uint64_t) conf_get_time(s->conf, "ipc_timeout") * USEC_PER_SEC);
+        varlink_server_set_io_timeout(s->varlink,
+                                      (uint64_t) conf_get_time(s->conf, "ipc_timeout") * USEC_PER_SEC);
         varlink_server_set_call_timeout(s->varlink,
                                         (uint64_t) conf_get_time(s->conf, "daemon_timeout") * USEC_PER_SEC);
 

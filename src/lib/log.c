@@ -162,7 +162,8 @@ static void log_emit(int priority, const char *file, int line, const char *func,
                 log_sink(priority, message, fields, log_sink_userdata);
 
         if (log_to_journal) {
-                char prio[16], code_line[32], *msg = NULL, *ident = NULL, *code_file = NULL, *code_func = NULL;
+                char prio[16], code_line[32], *msg = NULL, *ident = NULL, *code_file = NULL,
+                                              *code_func = NULL;
                 struct iovec iov[8 + LOG_FIELDS_MAX];
                 size_t n = 0;
 

@@ -205,7 +205,8 @@ static bool name_component_valid(const char *s, size_t n, bool first)
                 return false;
         for (size_t i = 0; i < n; i++) {
                 char c = s[i];
-                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-'))
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '-'))
                         return false;
         }
         return true;
@@ -369,7 +370,8 @@ int varlink_message_parse_reply(const char *data, size_t size, VarlinkMessage *r
                 goto fail;
         error = json_object_get(m.root, "error");
         if (error && !json_is_null(error)) {
-                if (!json_is_string(error) || strlen(json_string_value(error)) != json_string_length(error) ||
+                if (!json_is_string(error) ||
+                    strlen(json_string_value(error)) != json_string_length(error) ||
                     varlink_method_split(json_string_value(error), &ilen) < 0) {
                         reason = "\"error\" is not a valid interface.Error name";
                         goto bad;

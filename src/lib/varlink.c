@@ -296,7 +296,8 @@ static void server_conn_free(ServerConn *sc);
 static bool server_conn_process(ServerConn *sc);
 static int server_conn_update(ServerConn *sc);
 
-static void server_event(VarlinkServer *s, VarlinkServerEvent ev, const struct ucred *peer, const char *detail)
+static void server_event(VarlinkServer *s, VarlinkServerEvent ev, const struct ucred *peer,
+                         const char *detail)
 {
         if (s->event_fn)
                 s->event_fn(s, ev, peer, detail, s->event_userdata);
@@ -544,7 +545,8 @@ int varlink_dispatch_check(json_t *parameters, const VarlinkField fields[], cons
 
                 v = json_object_get(parameters, f->name);
                 if (!v || json_is_null(v)) {
-                        if ((f->flags & VARLINK_FIELD_MANDATORY) && !(v && (f->flags & VARLINK_FIELD_NULLABLE)))
+                        if ((f->flags & VARLINK_FIELD_MANDATORY) &&
+                            !(v && (f->flags & VARLINK_FIELD_NULLABLE)))
                                 goto bad;
                         continue;
                 }
@@ -585,9 +587,11 @@ int varlink_dispatch_check(json_t *parameters, const VarlinkField fields[], cons
 
                         if (!json_is_array(v))
                                 goto bad;
-                        json_array_foreach(v, i, e)
-                                if (!json_is_string(e) || strlen(json_string_value(e)) != json_string_length(e))
+                        json_array_foreach(v, i, e) {
+                                if (!json_is_string(e) ||
+                                    strlen(json_string_value(e)) != json_string_length(e))
                                         goto bad;
+                        }
                         *(json_t **) p = v;
                         break;
                 }
@@ -681,12 +685,14 @@ static int method_get_info(VarlinkCall *c, json_t *parameters, unsigned flags, v
                 return -ENOMEM;
         for (size_t i = 0; i < s->n_interfaces; i++)
                 json_array_append_new(ifaces, json_string(s->interfaces[i].iface->name));
-        return varlink_call_reply(c, json_pack("{s:s,s:s,s:s,s:s,s:o}", "vendor", strempty(s->vendor), "product",
-                                               strempty(s->product), "version", strempty(s->version), "url",
-                                               strempty(s->url), "interfaces", ifaces));
+        return varlink_call_reply(c,
+                                  json_pack("{s:s,s:s,s:s,s:s,s:o}", "vendor", strempty(s->vendor),
+                                            "product", strempty(s->product), "version", strempty(s->version),
+                                            "url", strempty(s->url), "interfaces", ifaces));
 }
 
-static int method_get_interface_description(VarlinkCall *c, json_t *parameters, unsigned flags, void *userdata)
+static int method_get_interface_description(VarlinkCall *c, json_t *parameters, unsigned flags,
+                                            void *userdata)
 {
         struct {
                 const char *interface;
@@ -705,7 +711,8 @@ static int method_get_interface_description(VarlinkCall *c, json_t *parameters, 
                 if (streq(s->interfaces[i].iface->name, p.interface))
                         return varlink_call_reply(
                                 c, json_pack("{s:s}", "description", s->interfaces[i].iface->description));
-        return varlink_call_error(c, VARLINK_ERROR_INTERFACE_NOT_FOUND, json_pack("{s:s}", "interface", p.interface));
+        return varlink_call_error(c, VARLINK_ERROR_INTERFACE_NOT_FOUND,
+                                  json_pack("{s:s}", "interface", p.interface));
 }
 
 static const VarlinkInterface varlink_service_interface = {
@@ -799,20 +806,23 @@ static int server_dispatch_call(ServerConn *sc, VarlinkCall *c)
         if (!bi) {
                 char iface[256];
                 snprintf(iface, sizeof(iface), "%.*s", (int) ilen, c->msg.method);
-                return varlink_call_error(c, VARLINK_ERROR_INTERFACE_NOT_FOUND, json_pack("{s:s}", "interface", iface));
+                return varlink_call_error(c, VARLINK_ERROR_INTERFACE_NOT_FOUND,
+                                          json_pack("{s:s}", "interface", iface));
         }
         for (const VarlinkMethod *mm = bi->iface->methods; mm->name; mm++)
                 if (streq(mm->name, c->msg.method + ilen + 1))
                         m = mm;
         if (!m)
-                return varlink_call_error(c, VARLINK_ERROR_METHOD_NOT_FOUND, json_pack("{s:s}", "method", c->msg.method));
+                return varlink_call_error(c, VARLINK_ERROR_METHOD_NOT_FOUND,
+                                          json_pack("{s:s}", "method", c->msg.method));
         if (c->msg.upgrade)
                 return varlink_call_error(c, VARLINK_ERROR_METHOD_NOT_IMPLEMENTED,
                                           json_pack("{s:s}", "method", c->msg.method));
         if (c->n_fds > 0 && !(m->flags & VARLINK_METHOD_FDS)) {
                 close_many(c->fds, c->n_fds);
                 c->n_fds = 0;
-                server_event(s, VARLINK_SERVER_PROTOCOL_ERROR, &c->peer, "descriptor passed to a method that takes none");
+                server_event(s, VARLINK_SERVER_PROTOCOL_ERROR, &c->peer,
+                             "descriptor passed to a method that takes none");
                 return varlink_call_error_invalid_parameter(c, "fd");
         }
         if ((m->flags & VARLINK_METHOD_MORE) && !(c->flags & VARLINK_CALL_MORE))
@@ -1008,7 +1018,8 @@ static int server_add_connection(VarlinkServer *s, int fd)
         if (r >= 0)
                 r = sd_event_source_set_enabled(sc->defer, SD_EVENT_OFF);
         if (r >= 0 && s->io_timeout_usec > 0) {
-                r = sd_event_add_time(s->event, &sc->timer, CLOCK_MONOTONIC, UINT64_MAX, 0, server_conn_timeout, sc);
+                r = sd_event_add_time(s->event, &sc->timer, CLOCK_MONOTONIC, UINT64_MAX, 0,
+                                      server_conn_timeout, sc);
                 if (r >= 0)
                         r = sd_event_source_set_enabled(sc->timer, SD_EVENT_OFF);
         }
@@ -1428,8 +1439,8 @@ static int client_flush_sync(VarlinkClient *c, uint64_t deadline)
         }
 }
 
-int varlink_client_send(VarlinkClient *c, const char *method, json_t *parameters, const int *fds, size_t n_fds,
-                        unsigned flags)
+int varlink_client_send(VarlinkClient *c, const char *method, json_t *parameters, const int *fds,
+                        size_t n_fds, unsigned flags)
 {
         int r;
 
@@ -1507,8 +1518,8 @@ int varlink_client_read(VarlinkClient *c, VarlinkReply *ret)
         return r;
 }
 
-int varlink_client_call(VarlinkClient *c, const char *method, json_t *parameters, const int *fds, size_t n_fds,
-                        unsigned flags, VarlinkReply *ret)
+int varlink_client_call(VarlinkClient *c, const char *method, json_t *parameters, const int *fds,
+                        size_t n_fds, unsigned flags, VarlinkReply *ret)
 {
         int r;
 

@@ -240,8 +240,8 @@ static int method_log(VarlinkCall *c, json_t *parameters, unsigned flags, void *
                 const char *field;
         } p = {};
         static const VarlinkField fields[] = {
-                { "message", VARLINK_FIELD_STRING, offsetof(__typeof__(p), message), VARLINK_FIELD_MANDATORY },
-                { "field", VARLINK_FIELD_STRING, offsetof(__typeof__(p), field), VARLINK_FIELD_MANDATORY },
+                {"message", VARLINK_FIELD_STRING, offsetof(__typeof__(p), message), VARLINK_FIELD_MANDATORY},
+                {"field", VARLINK_FIELD_STRING, offsetof(__typeof__(p), field), VARLINK_FIELD_MANDATORY},
                 {},
         };
         _cleanup_(freep) char *f = NULL;

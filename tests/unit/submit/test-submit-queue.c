@@ -66,7 +66,8 @@ static int setup(void **state)
         assert_non_null(mkdtemp(f->dir));
         snprintf(cf, sizeof(cf),
                  "queue_directory = %s\nruntime_directory = %s\nmyhostname = relay.tern.test\n"
-                 "myorigin = tern.test\nmessage_size_limit = 2000\nsmtpd_recipient_limit = 3\nipc_timeout = 1s\n",
+                 "myorigin = tern.test\nmessage_size_limit = 2000\nsmtpd_recipient_limit = 3\nipc_timeout = "
+                 "1s\n",
                  f->dir, f->dir);
         assert_int_equal(conf_load_string(cf, strlen(cf), "main.cf", "submit", &f->conf, &error), 0);
         assert_int_equal(sd_event_new(&f->event), 0);
@@ -122,11 +123,17 @@ static void run_until_called(Fixture *f, Outcome *const *v, size_t n)
         }
 }
 
-static Outcome submit(Fixture *f, const char *sender, const char *const *rcpts, size_t n_rcpts, int fd, int64_t size,
-                      bool extract)
+static Outcome submit(Fixture *f, const char *sender, const char *const *rcpts, size_t n_rcpts, int fd,
+                      int64_t size, bool extract)
 {
-        SubmissionRequest req = { .sender = sender, .recipients = rcpts, .n_recipients = n_rcpts, .size = size,
-                                  .extract_recipients = extract, .uid = getuid(), .gid = getgid(), .pid = getpid() };
+        SubmissionRequest req = {.sender = sender,
+                                 .recipients = rcpts,
+                                 .n_recipients = n_rcpts,
+                                 .size = size,
+                                 .extract_recipients = extract,
+                                 .uid = getuid(),
+                                 .gid = getgid(),
+                                 .pid = getpid()};
         Outcome o = { .alive = true }, *p = &o;
         Submission *sub;
 
@@ -282,7 +289,8 @@ static void test_group_commit_and_alive(void **state)
         assert_int_equal(messages, 7);
         /* all eight finished reading before the idle-priority commit ran: one batch */
         if (batches != 1)
-                fail_msg("got %llu batches for 8 simultaneous submissions, want 1", (unsigned long long) batches);
+                fail_msg("got %llu batches for 8 simultaneous submissions, want 1",
+                         (unsigned long long) batches);
         assert_int_equal(incoming_entries(f, NULL), 7);
 }
 
