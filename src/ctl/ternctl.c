@@ -7,7 +7,10 @@
  * Every verb talks to a daemon over its varlink socket and prints what a person needs, or
  * JSON with --json. Exit codes follow sysexits(3): 64 usage, 65 bad input data, 69 the daemon
  * is not running, 75 timeout, 76 the peer broke the protocol, 77 permission denied, 78 bad
- * configuration; 1 when the daemon answered with an error of its interface.
+ * configuration; 1 when the daemon answered with an error of its interface (but tern's
+ * NotAuthorized is 77, NoSuchMessage 66, InvalidFilter and InvalidRequest 64).
+ *
+ * Invoked as `mailq` it is `ternctl queue list` (postqueue -p text).
  *
  * This file holds the verb table and what every verb shares (configuration, addresses, calls,
  * errors, output); each verb group lives in its own ctl-*.c.
@@ -34,6 +37,10 @@ static const CtlVerb verbs[] = {
           "print the effective configuration, like postconf" },
         { "scache", ctl_verb_scache, "scache stats | find-dest LABEL | find-endp LABEL",
           "tern-scache's statistics; take a cached session out (and close it)" },
+        { "queue", ctl_verb_queue, "queue list|show|hold|release|delete|requeue|summary [ARGS...]",
+          "the mail queue: mailq and postqueue -j, postsuper's changes, qshape" },
+        { "qmgr", ctl_verb_qmgr, "qmgr trigger REQUEST... | status",
+          "wake tern-qmgr's scans (postqueue -f is \"trigger A F D I\"); its scheduler state" },
 };
 
 int ctl_conf(CtlOptions *o, const Conf **ret)
@@ -118,6 +125,17 @@ int ctl_connect(CtlOptions *o, const char *address, VarlinkClient **ret)
 
 int ctl_exit_for_error(const char *error)
 {
+        const char *dot = strrchr(error, '.');
+
+        /* tern's own interfaces name their errors alike */
+        if (dot && strneq(error, "io.tern.", 8)) {
+                if (streq(dot, ".NotAuthorized"))
+                        return EX_NOPERM_;
+                if (streq(dot, ".NoSuchMessage"))
+                        return EX_NOINPUT_;
+                if (streq(dot, ".InvalidFilter") || streq(dot, ".InvalidRequest"))
+                        return EX_USAGE_;
+        }
         if (streq(error, VARLINK_ERROR_METHOD_NOT_FOUND) ||
             streq(error, VARLINK_ERROR_INTERFACE_NOT_FOUND) ||
             streq(error, VARLINK_ERROR_INVALID_PARAMETER) || streq(error, VARLINK_ERROR_EXPECTED_MORE) ||
@@ -147,16 +165,23 @@ void ctl_print_json(const CtlOptions *o, json_t *j)
                 printf("%s\n", s);
 }
 
+int ctl_transport_error(const char *method, int r)
+{
+        fprintf(stderr, "ternctl: %s: %s\n", method,
+                r == -ETIMEDOUT    ? "timed out"
+                : r == -EBADMSG    ? "invalid reply"
+                : r == -ECONNRESET ? "connection closed by the daemon"
+                                   : strerror(-r));
+        return r == -ETIMEDOUT ? EX_TEMPFAIL_ : r == -EBADMSG ? EX_PROTOCOL_ : EX_UNAVAILABLE_;
+}
+
 int ctl_call(CtlOptions *o, VarlinkClient *c, const char *method, json_t *parameters, VarlinkReply *ret)
 {
         int r;
 
         r = varlink_client_call(c, method, parameters, NULL, 0, 0, ret);
-        if (r < 0) {
-                fprintf(stderr, "ternctl: %s: %s\n", method,
-                        r == -ETIMEDOUT ? "timed out" : r == -EBADMSG ? "invalid reply" : strerror(-r));
-                return r == -ETIMEDOUT ? EX_TEMPFAIL_ : r == -EBADMSG ? EX_PROTOCOL_ : EX_UNAVAILABLE_;
-        }
+        if (r < 0)
+                return ctl_transport_error(method, r);
         if (r > 0) {
                 ctl_print_error(ret);
                 r = ctl_exit_for_error(ret->error);
@@ -193,7 +218,26 @@ int main(int argc, char **argv)
                 {},
         };
         CtlOptions o = { .timeout_usec = CTL_DEFAULT_TIMEOUT_SEC * USEC_PER_SEC };
+        const char *base = strrchr(argv[0], '/');
         int c, r;
+
+        /* Invoked as mailq: `ternctl queue list` with mailq's arguments (--json too) */
+        base = base ? base + 1 : argv[0];
+        if (streq(base, "mailq")) {
+                _cleanup_(freep) char **args = calloc((size_t) argc + 2, sizeof(char *));
+
+                if (!args) {
+                        fprintf(stderr, "mailq: out of memory\n");
+                        return EX_OSERR_;
+                }
+                args[0] = (char *) "queue";
+                args[1] = (char *) "list";
+                for (int i = 1; i < argc; i++)
+                        args[i + 1] = argv[i];
+                r = ctl_verb_queue(&o, argc + 1, args);
+                conf_free(o.conf);
+                return r;
+        }
 
         /* "+": stop at the verb; verbs parse their own options. */
         while ((c = getopt_long(argc, argv, "+c:h", options, NULL)) >= 0) {

@@ -55,6 +55,8 @@ int ctl_connect(CtlOptions *o, const char *address, VarlinkClient **ret);
  * returns 0 with *ret filled on success, else an exit code.
  */
 int ctl_call(CtlOptions *o, VarlinkClient *c, const char *method, json_t *parameters, VarlinkReply *ret);
+/* ctl_transport_error - "ternctl: METHOD: timed out" for a failed call (-errno R); the exit code */
+int ctl_transport_error(const char *method, int r);
 
 /* ctl_exit_for_error - the exit code for a varlink error reply */
 int ctl_exit_for_error(const char *error);
@@ -67,3 +69,9 @@ int ctl_verb_call(CtlOptions *o, int argc, char **argv);
 int ctl_verb_introspect(CtlOptions *o, int argc, char **argv);
 int ctl_verb_config(CtlOptions *o, int argc, char **argv);
 int ctl_verb_scache(CtlOptions *o, int argc, char **argv);
+int ctl_verb_queue(CtlOptions *o, int argc, char **argv);
+int ctl_verb_qmgr(CtlOptions *o, int argc, char **argv);
+
+/* ctl-queue.c: tern-qmgr's errors (io.tern.Queue, io.tern.Qmgr) as a person reads them */
+int ctl_queue_error(const VarlinkReply *r);
+int ctl_queue_call(VarlinkClient *c, const char *method, json_t *params, VarlinkReply *ret);
