@@ -3,8 +3,8 @@
  * sendmail.c - tern-sendmail: the sendmail(1) command line for tern (see man/tern-sendmail.1)
  *
  *   tern-sendmail [-t] [-i|-oi] [-f sender] [-F name] [-C main.cf] [-bm] [recipient...]
- *   tern-sendmail -bp              (mailq)   list the queue
- *   tern-sendmail -q               flush the queue (Postfix: postqueue -f)
+ *   tern-sendmail -bp              (mailq)   list the queue, in postqueue -p's text
+ *   tern-sendmail -q               flush the queue (Postfix: postqueue -f, triggers F A D I)
  *   tern-sendmail -qR site         deliver site's mail (ETRN)
  *   tern-sendmail -qI queueid      deliver one message
  *
@@ -18,7 +18,11 @@
  * Exit status, as sendmail's callers expect (sysexits): 0 queued; 64 usage (and no recipients);
  * 65 a bad address or message (NUL bytes, too big); 69 the service asked for is not there
  * (queue listing and flushing before tern-qmgr/tern-flush exist); 75 temporary failure (tern-submit
- * unreachable, disk full): try again later; 77 not in authorized_submit_users; 71 system error.
+ * unreachable, disk full): try again later; 77 not in authorized_submit_users (-bp:
+ * authorized_mailq_users); 71 system error.
+ *
+ * -bp prints what `ternctl queue list` prints, with the same code (src/ctl/queue-format.c and
+ * queue-list.c are compiled into both programs).
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -31,6 +35,8 @@
 #include "config.h"
 #include "json-util.h"
 #include "macro.h"
+#include "queue-format.h"
+#include "queue-list.h"
 #include "varlink.h"
 
 #define EX_USAGE_ 64
@@ -38,6 +44,7 @@
 #define EX_UNAVAILABLE_ 69
 #define EX_SOFTWARE_ 70
 #define EX_OSERR_ 71
+#define EX_PROTOCOL_ 76
 #define EX_IOERR_ 74
 #define EX_TEMPFAIL_ 75
 #define EX_NOPERM_ 77
@@ -99,6 +106,48 @@ static int call_service(const Conf *c, const char *service, const char *method, 
                 return EX_UNAVAILABLE_;
         }
         varlink_reply_done(&reply);
+        return 0;
+}
+
+static int list_one(json_t *message, void *userdata)
+{
+        int r = mailq_message(userdata, stdout, message);
+
+        fflush(stdout);
+        return r;
+}
+
+/* list_queue - -bp (mailq): io.tern.Queue.List in postqueue -p's text; 0 or an exit status */
+static int list_queue(const Conf *c)
+{
+        _cleanup_(varlink_client_freep) VarlinkClient *client = NULL;
+        MailqState state = {};
+        VarlinkReply error;
+        int r;
+
+        if (connect_service(c, "qmgr", &client) < 0)
+                return EX_UNAVAILABLE_;
+        r = queue_list(client, NULL, list_one, &state, &error);
+        if (r > 0) {
+                json_t *user = json_object_get(error.parameters, "user");
+
+                if (streq(error.error, "io.tern.Queue.NotAuthorized")) {
+                        fprintf(stderr, "%s: user %s may not list the mail queue (authorized_mailq_users)\n",
+                                program, json_is_string(user) ? json_string_value(user) : "?");
+                        r = EX_NOPERM_;
+                } else {
+                        fprintf(stderr, "%s: io.tern.Queue.List: %s\n", program, error.error);
+                        r = EX_UNAVAILABLE_;
+                }
+                varlink_reply_done(&error);
+                return r;
+        }
+        if (r < 0) {
+                fprintf(stderr, "%s: io.tern.Queue.List: %s\n", program,
+                        r == -EBADMSG ? "invalid reply" : strerror(-r));
+                return r == -EBADMSG ? EX_PROTOCOL_ : r == -ETIMEDOUT ? EX_TEMPFAIL_ : EX_UNAVAILABLE_;
+        }
+        mailq_end(&state, stdout);
         return 0;
 }
 
@@ -361,10 +410,12 @@ int main(int argc, char **argv)
 
         switch (mode) {
         case MODE_LIST:
-                return call_service(conf, "qmgr", "io.tern.Queue.List", NULL);
+                return list_queue(conf);
         case MODE_FLUSH:
+                /* postqueue -f (mail_flush_deferred): F A D I, unthrottle and scan everything now */
                 return call_service(conf, "qmgr", "io.tern.Qmgr.Trigger",
-                                    json_pack("{s:[s,s]}", "requests", "flushDead", "all"));
+                                    json_pack("{s:[s,s,s,s]}", "requests", "flushDead", "all", "deferred",
+                                              "incoming"));
         case MODE_FLUSH_SITE:
                 return call_service(conf, "flush", "io.tern.Flush.SendSite",
                                     json_pack("{s:s}", "site", arg));
