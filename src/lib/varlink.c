@@ -274,6 +274,7 @@ struct ServerConn {
         VarlinkCall *current;
         bool dead;
         bool processing;                /* inside server_conn_process(): it goes on by itself */
+        bool closing;                   /* serve no further call; close once all output is sent */
 };
 
 struct VarlinkCall {
@@ -404,6 +405,12 @@ bool varlink_call_connected(const VarlinkCall *c)
         if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
                 return false;
         return true;
+}
+
+void varlink_call_end_connection(VarlinkCall *c)
+{
+        if (c->conn)
+                c->conn->closing = true;
 }
 
 /* call_finish - the final reply went out (or was not wanted): let the connection go on */
@@ -750,7 +757,7 @@ static int server_conn_update(ServerConn *sc)
                 events |= EPOLLOUT;
         /* Back pressure: a client that does not read its replies gets no more calls served, and
          * one that pipelines behind a pending call gets VARLINK_INPUT_PENDING_MAX buffered. */
-        if (!sc->conn.eof && sc->conn.out_bytes < VARLINK_OUTPUT_MAX &&
+        if (!sc->conn.eof && !sc->closing && sc->conn.out_bytes < VARLINK_OUTPUT_MAX &&
             !(sc->current && varlink_wire_pending(&sc->conn.wire) >= VARLINK_INPUT_PENDING_MAX))
                 events |= EPOLLIN;
         r = sd_event_source_set_io_events(sc->io, events);
@@ -853,7 +860,7 @@ static int server_dispatch_call(ServerConn *sc, VarlinkCall *c)
 static bool server_conn_process(ServerConn *sc)
 {
         sc->processing = true;
-        for (unsigned burst = 0; !sc->current && !sc->dead; burst++) {
+        for (unsigned burst = 0; !sc->current && !sc->dead && !sc->closing; burst++) {
                 VarlinkFrame frame;
                 const char *reason = NULL;
                 VarlinkCall *c;
@@ -906,8 +913,9 @@ static bool server_conn_process(ServerConn *sc)
                 server_conn_free(sc);
                 return false;
         }
-        /* The client finished sending and everything it asked is answered and sent. */
-        if (sc->conn.eof && !sc->current && !sc->conn.out_head) {
+        /* The client finished sending (or we serve it no more) and everything it asked is
+         * answered and sent. */
+        if ((sc->conn.eof || sc->closing) && !sc->current && !sc->conn.out_head) {
                 server_conn_free(sc);
                 return false;
         }
@@ -1041,6 +1049,12 @@ static int server_add_connection(VarlinkServer *s, int fd)
         return 0;
 }
 
+int varlink_server_add_connection_fd(VarlinkServer *s, int fd)
+{
+        (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+        return server_add_connection(s, fd);
+}
+
 static int server_listener_io(sd_event_source *source, int fd, uint32_t revents, void *userdata)
 {
         VarlinkServer *s = userdata;
@@ -1162,7 +1176,7 @@ int varlink_server_listen_fd(VarlinkServer *s, int fd)
         return 0;
 }
 
-int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode)
+int varlink_listen_path(const char *path, mode_t mode)
 {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         _cleanup_(closep) int fd = -EBADF;
@@ -1201,7 +1215,16 @@ int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode)
                 return -errno;
         if (listen(fd, SOMAXCONN) < 0)
                 return -errno;
-        return varlink_server_listen_fd(s, TAKE_FD(fd));
+        return TAKE_FD(fd);
+}
+
+int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode)
+{
+        int fd = varlink_listen_path(path, mode);
+
+        if (fd < 0)
+                return fd;
+        return varlink_server_listen_fd(s, fd);
 }
 
 int varlink_server_set_accepting(VarlinkServer *s, bool b)

@@ -93,8 +93,14 @@ void varlink_server_set_info(VarlinkServer *s, const char *vendor, const char *p
 int varlink_server_add_interface(VarlinkServer *s, const VarlinkInterface *iface, void *userdata);
 /* varlink_server_listen_fd - serve a listening socket (taken over) */
 int varlink_server_listen_fd(VarlinkServer *s, int fd);
+/* varlink_server_add_connection_fd - serve an already connected socket (taken over, also on
+ * failure) as if it had been accepted: systemd's Accept=yes hands one over */
+int varlink_server_add_connection_fd(VarlinkServer *s, int fd);
 /* varlink_server_listen_path - bind PATH (a stale socket there is removed) with MODE, and listen */
 int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
+/* varlink_listen_path - the same socket, bound and listening (non-blocking), returned as a descriptor
+ * for a caller that accepts on its own (a delivery agent's parent run by hand) */
+int varlink_listen_path(const char *path, mode_t mode);
 /* varlink_server_set_accepting - stop or resume accepting connections (max_use) */
 int varlink_server_set_accepting(VarlinkServer *s, bool b);
 void varlink_server_set_event_callback(VarlinkServer *s, VarlinkServerEventFn fn, void *userdata);
@@ -131,6 +137,10 @@ bool varlink_call_replied(const VarlinkCall *c);
 /* varlink_call_connected - is the client still there (not hung up, not done sending)? A handler
  * that is about to make something permanent for a deferred call asks this first. */
 bool varlink_call_connected(const VarlinkCall *c);
+
+/* varlink_call_end_connection - C is the last call served on its connection: once its final
+ * reply is sent the connection is closed (calls pipelined behind it are not served); max_use */
+void varlink_call_end_connection(VarlinkCall *c);
 
 /* Typed parameter decoding: a table per method. */
 typedef enum VarlinkFieldType {
