@@ -6,14 +6,25 @@
  * disarmed by the next connection; libsystemd 252 has no exit-on-idle of its own. max_use counts
  * accepted connections, as Postfix's servers do.
  *
+ * Per-connection services (delivery agents) count uses (Deliver calls), not connections, and
+ * idle time between uses; run by hand, a parent accepts and forks. The parent never creates an
+ * event loop or a varlink server: a child builds its own from scratch after fork(), since
+ * sd-event objects do not survive one, and ends through the ordinary path (leak checks included).
+ *
  * Limits: one listening socket name ("varlink"); any other names systemd passes are refused
- * with a warning, so a unit mistake is visible rather than silently ignored.
+ * with a warning, so a unit mistake is visible rather than silently ignored. A per-connection
+ * service takes exactly one descriptor of any name (systemd names an Accept=yes connection
+ * "connection"); SERVICE_CHILDREN_MAX children at once.
  */
 #include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 
 #include "config.h"
@@ -32,6 +43,8 @@ struct Service {
         unsigned held;
         bool draining;                  /* max_use reached: exit when the last client is done */
         sd_event_source *idle_timer;
+        char *transport;                /* per-connection: -t TRANSPORT */
+        uint64_t uses;                  /* per-connection: service_use() calls */
 };
 
 sd_event *service_event(Service *s)
@@ -57,6 +70,24 @@ const char *service_socket_path(Service *s)
 bool service_socket_activated(Service *s)
 {
         return s->socket_activated;
+}
+
+const char *service_transport(Service *s)
+{
+        return s->transport ? s->transport : s->spec->program;
+}
+
+bool service_use(Service *s, VarlinkCall *call)
+{
+        if (!s->spec->per_connection)
+                return false;
+        s->uses++;
+        if (s->max_use == 0 || s->uses < s->max_use || s->draining)
+                return false;
+        s->draining = true;
+        varlink_call_end_connection(call);
+        service_status(s, "max_use (%llu) reached, finishing", (unsigned long long) s->max_use);
+        return true;
 }
 
 void service_status(Service *s, const char *format, ...)
@@ -89,6 +120,22 @@ static void service_idle_check(Service *s)
 
         if (!s->idle_timer)
                 return;
+        if (s->spec->per_connection) {
+                /* One connection per process: its end is ours; idle means no use in progress. */
+                if (n == 0) {
+                        log_debug("connection closed: exiting");
+                        (void) sd_event_exit(s->event, 0);
+                        return;
+                }
+                if (s->held > 0 || s->draining) {
+                        (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
+                        return;
+                }
+                (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+                (void) sd_event_source_set_time(s->idle_timer, now + s->max_idle_usec);
+                (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_ONESHOT);
+                return;
+        }
         if (n > 0 || s->held > 0) {
                 (void) sd_event_source_set_enabled(s->idle_timer, SD_EVENT_OFF);
                 return;
@@ -133,7 +180,8 @@ static void on_varlink_event(VarlinkServer *v, VarlinkServerEvent event, const s
 
         switch (event) {
         case VARLINK_SERVER_CONNECT:
-                if (s->idle_timer && !s->spec->long_running && !s->spec->no_max_use && s->max_use > 0 &&
+                if (s->idle_timer && !s->spec->long_running && !s->spec->no_max_use &&
+                    !s->spec->per_connection && s->max_use > 0 &&
                     varlink_server_accepted(v) >= s->max_use && !s->draining) {
                         s->draining = true;
                         (void) varlink_server_set_accepting(v, false);
@@ -216,13 +264,30 @@ static int service_listen(Service *s)
 
 static void usage(const ServiceSpec *spec)
 {
-        printf("Usage: tern-%s [-c FILE] [-v]\n"
+        printf("Usage: tern-%s [-c FILE] [-v]%s\n"
                "%s\n\n"
                "  -c FILE     read FILE instead of %s ($TERN_CONFIG)\n"
+               "%s"
                "  -v          verbose logging (repeat for more)\n"
                "  -h          this help\n"
                "  --version   print the version\n",
-               spec->program, spec->description ? spec->description : "", TERN_CONFIG_FILE);
+               spec->program, spec->per_connection ? " [-t TRANSPORT]" : "",
+               spec->description ? spec->description : "", TERN_CONFIG_FILE,
+               spec->per_connection ? "  -t NAME     serve transport NAME: runtime_directory/NAME, [NAME] section\n"
+                                    : "");
+}
+
+/* transport_name_valid - a transport name is a file name and a section name: [a-z0-9_-], 1-64 */
+static bool transport_name_valid(const char *t)
+{
+        size_t n = strlen(t);
+
+        if (n == 0 || n > 64)
+                return false;
+        for (size_t i = 0; i < n; i++)
+                if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= '0' && t[i] <= '9') || t[i] == '_' || t[i] == '-'))
+                        return false;
+        return true;
 }
 
 static Service *service_free(Service *s)
@@ -236,76 +301,16 @@ static Service *service_free(Service *s)
         sd_event_unref(s->event);
         conf_free(s->conf);
         free(s->socket_path);
+        free(s->transport);
         free(s);
         return NULL;
 }
 
-int service_main(const ServiceSpec *spec, int argc, char **argv)
+/* service_loop_new - the event loop and the varlink server, ready for the daemon's setup() */
+static void service_loop_new(Service *s)
 {
-        static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "verbose", no_argument, NULL, 'v' },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, 'V' },
-                {},
-        };
-        const char *config_arg = NULL;
-        _cleanup_(freep) char *error = NULL;
-        Service *s;
-        int c, r, verbose = 0;
-
-        log_open("tern", spec->program, LOG_TARGET_AUTO);
-        while ((c = getopt_long(argc, argv, "c:vh", options, NULL)) >= 0) {
-                switch (c) {
-                case 'c':
-                        config_arg = optarg;
-                        break;
-                case 'v':
-                        verbose++;
-                        break;
-                case 'h':
-                        usage(spec);
-                        return EXIT_SUCCESS;
-                case 'V':
-                        printf("tern %s\n", TERN_VERSION);
-                        return EXIT_SUCCESS;
-                default:
-                        return 64;      /* EX_USAGE */
-                }
-        }
-        if (optind < argc) {
-                log_error("unexpected argument: %s", argv[optind]);
-                return 64;
-        }
-        log_set_verbose(verbose);
-
-        s = calloc(1, sizeof(*s));
-        if (!s)
-                log_fatal("out of memory");
-        s->spec = spec;
-
-        /* Configuration first: a broken main.cf never starts a daemon half-configured. */
-        r = conf_load(conf_path(config_arg), spec->program, &s->conf, &error);
-        if (r < 0) {
-                (void) sd_notifyf(false, "STATUS=Bad configuration: %s", error ? error : strerror(-r));
-                log_fatal("%s", error ? error : strerror(-r));
-        }
-        log_open(conf_get_string(s->conf, "syslog_name"), spec->program, LOG_TARGET_AUTO);
-        if (log_set_facility(conf_get_string(s->conf, "syslog_facility")) < 0)
-                log_fatal("parameter syslog_facility: unknown facility \"%s\"",
-                          conf_get_string(s->conf, "syslog_facility"));
-        {
-                const char *const *w;
-                size_t n = conf_warnings(s->conf, &w);
-                for (size_t i = 0; i < n; i++)
-                        log_warning("%s", w[i]);
-        }
-
-        s->max_idle_usec = (uint64_t) conf_get_time(s->conf, "max_idle") * USEC_PER_SEC;
-        s->max_use = (uint64_t) conf_get_int(s->conf, "max_use");
-        r = service_runtime_path(s->conf, spec->socket ? spec->socket : spec->program, &s->socket_path);
-        if (r < 0)
-                log_fatal("out of memory");
+        const ServiceSpec *spec = s->spec;
+        int r;
 
         r = sd_event_default(&s->event);
         if (r < 0)
@@ -332,6 +337,305 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
                 if (r < 0)
                         log_fatal_errno(r, "setup failed: %m");
         }
+}
+
+/* service_run - READY=1, the loop, STOPPING=1, the daemon's shutdown(); the exit status */
+static int service_run(Service *s, const char *what)
+{
+        int r;
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=%s %s%s", what, s->socket_path,
+                          s->socket_activated ? " (socket-activated)" : "");
+        log_debug("ready: %s", s->socket_path);
+
+        r = sd_event_loop(s->event);
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        if (r < 0)
+                log_error_errno(r, "event loop failed: %m");
+        if (s->spec->shutdown)
+                s->spec->shutdown(s, s->spec->userdata);
+        return r < 0 ? EXIT_FAILURE : r;
+}
+
+/* serve_connection - a per-connection service's whole life on one connected socket FD */
+static int serve_connection(Service *s, int fd)
+{
+        int r;
+
+        service_loop_new(s);
+        r = sd_event_add_time(s->event, &s->idle_timer, CLOCK_MONOTONIC, UINT64_MAX, 0, on_idle, s);
+        if (r < 0)
+                log_fatal_errno(r, "cannot create idle timer: %m");
+        r = varlink_server_add_connection_fd(s->varlink, fd);
+        if (r < 0)
+                log_fatal_errno(r, "cannot serve the connection: %m");
+        service_idle_check(s);
+        return service_run(s, "Serving a connection on");
+}
+
+/* is_listening - is FD a listening socket (else a connection)? */
+static bool is_listening(int fd)
+{
+        int v = 0;
+        socklen_t l = sizeof(v);
+
+        return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) >= 0 && v;
+}
+
+typedef struct Children {
+        pid_t pids[SERVICE_CHILDREN_MAX];
+        size_t n;
+} Children;
+
+/* children_reap - collect the children that exited; say so when one failed */
+static void children_reap(Service *s, Children *c)
+{
+        for (;;) {
+                int status;
+                pid_t pid = waitpid(-1, &status, WNOHANG);
+
+                if (pid <= 0)
+                        return;
+                for (size_t i = 0; i < c->n; i++)
+                        if (c->pids[i] == pid) {
+                                c->pids[i] = c->pids[--c->n];
+                                break;
+                        }
+                if (WIFSIGNALED(status))
+                        log_warning("process tern-%s pid %d killed by signal %d", s->spec->program, (int) pid,
+                                    WTERMSIG(status));
+                else if (WIFEXITED(status) && WEXITSTATUS(status) != 0)
+                        log_warning("process tern-%s pid %d exit status %d", s->spec->program, (int) pid,
+                                    WEXITSTATUS(status));
+        }
+}
+
+/*
+ * supervise - accept on LISTENER and fork a child per connection. Returns in the parent with its
+ * exit status (*ret_child false), or in a child with the connection to serve (*ret_child true).
+ */
+static int supervise(Service *s, int listener, bool *ret_child)
+{
+        Children children = {};
+        sigset_t mask, old;
+        int sfd, r = 0;
+        bool stop = false;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGCHLD);
+        if (sigprocmask(SIG_BLOCK, &mask, &old) < 0)
+                log_fatal_errno(errno, "cannot block signals: %m");
+        sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sfd < 0)
+                log_fatal_errno(errno, "cannot create signalfd: %m");
+
+        (void) sd_notifyf(false, "READY=1\nSTATUS=Accepting on %s, a process per connection", s->socket_path);
+        log_debug("ready: %s (a process per connection)", s->socket_path);
+
+        while (!stop) {
+                struct pollfd p[2] = {
+                        { .fd = sfd, .events = POLLIN },
+                        { .fd = listener, .events = children.n < SERVICE_CHILDREN_MAX ? POLLIN : 0 },
+                };
+                struct signalfd_siginfo si;
+                int cfd;
+                pid_t pid;
+
+                if (poll(p, 2, -1) < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        r = log_error_errno(errno, "poll: %m");
+                        break;
+                }
+                while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+                        if (si.ssi_signo == SIGCHLD)
+                                children_reap(s, &children);
+                        else
+                                stop = true;
+                }
+                children_reap(s, &children);
+                if (stop || !(p[1].revents & POLLIN))
+                        continue;
+
+                cfd = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+                if (cfd < 0)
+                        continue;       /* EAGAIN, ECONNABORTED, EMFILE: try again */
+                pid = fork();
+                if (pid < 0) {
+                        log_warning_errno(errno, "cannot fork a process for a connection: %m");
+                        safe_close(cfd);
+                        continue;
+                }
+                if (pid == 0) {
+                        (void) sigprocmask(SIG_SETMASK, &old, NULL);
+                        safe_close(sfd);
+                        safe_close(listener);
+                        /* The parent is the one systemd (if anyone) watches. */
+                        (void) unsetenv("NOTIFY_SOCKET");
+                        (void) unsetenv("WATCHDOG_USEC");
+                        (void) unsetenv("WATCHDOG_PID");
+                        *ret_child = true;
+                        return cfd;
+                }
+                safe_close(cfd);
+                children.pids[children.n++] = pid;
+                service_status(s, "Accepting on %s, %zu connection%s open", s->socket_path, children.n,
+                               children.n == 1 ? "" : "s");
+        }
+
+        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
+        for (size_t i = 0; i < children.n; i++)
+                (void) kill(children.pids[i], SIGTERM);
+        while (children.n > 0) {
+                int status;
+                pid_t pid = waitpid(-1, &status, 0);
+
+                if (pid < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        break;
+                }
+                for (size_t i = 0; i < children.n; i++)
+                        if (children.pids[i] == pid) {
+                                children.pids[i] = children.pids[--children.n];
+                                break;
+                        }
+        }
+        safe_close(sfd);
+        safe_close(listener);
+        (void) sigprocmask(SIG_SETMASK, &old, NULL);
+        *ret_child = false;
+        return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
+/* service_main_per_connection - serve the connection systemd gave us, or accept and fork */
+static int service_main_per_connection(Service *s)
+{
+        int n, fd, r;
+        bool child = false;
+
+        n = sd_listen_fds(true);
+        if (n < 0)
+                log_fatal_errno(n, "cannot take sockets from systemd: %m");
+        if (n > 1)
+                log_fatal("systemd passed %d sockets: a delivery agent takes one", n);
+        if (n == 1 && !is_listening(SD_LISTEN_FDS_START)) {
+                s->socket_activated = true;
+                return serve_connection(s, SD_LISTEN_FDS_START);
+        }
+        if (n == 1) {
+                s->socket_activated = true;
+                fd = SD_LISTEN_FDS_START;
+        } else {
+                fd = varlink_listen_path(s->socket_path, s->spec->socket_mode ? s->spec->socket_mode : 0660);
+                if (fd < 0)
+                        log_fatal_errno(fd, "cannot listen on %s: %m", s->socket_path);
+        }
+        r = supervise(s, fd, &child);
+        if (child) {
+                /* By hand, only the parent removes the socket it bound. */
+                s->socket_activated = true;
+                return serve_connection(s, r);
+        }
+        if (!s->socket_activated)
+                (void) unlink(s->socket_path);
+        return r;
+}
+
+int service_main(const ServiceSpec *spec, int argc, char **argv)
+{
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "verbose", no_argument, NULL, 'v' },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                { "transport", required_argument, NULL, 't' },
+                {},
+        };
+        const char *config_arg = NULL, *transport_arg = NULL;
+        _cleanup_(freep) char *error = NULL;
+        Service *s;
+        int c, r, verbose = 0;
+
+        log_open("tern", spec->program, LOG_TARGET_AUTO);
+        while ((c = getopt_long(argc, argv, spec->per_connection ? "c:vht:" : "c:vh", options, NULL)) >= 0) {
+                switch (c) {
+                case 'c':
+                        config_arg = optarg;
+                        break;
+                case 't':
+                        if (!spec->per_connection) {
+                                log_error("-t applies to delivery agents only");
+                                return 64;
+                        }
+                        if (!transport_name_valid(optarg)) {
+                                log_error("bad transport name \"%s\": expected [a-z0-9_-], at most 64", optarg);
+                                return 64;
+                        }
+                        transport_arg = optarg;
+                        break;
+                case 'v':
+                        verbose++;
+                        break;
+                case 'h':
+                        usage(spec);
+                        return EXIT_SUCCESS;
+                case 'V':
+                        printf("tern %s\n", TERN_VERSION);
+                        return EXIT_SUCCESS;
+                default:
+                        return 64;      /* EX_USAGE */
+                }
+        }
+        if (optind < argc) {
+                log_error("unexpected argument: %s", argv[optind]);
+                return 64;
+        }
+        log_set_verbose(verbose);
+
+        s = calloc(1, sizeof(*s));
+        if (!s)
+                log_fatal("out of memory");
+        s->spec = spec;
+        if (spec->per_connection) {
+                s->transport = strdup(transport_arg ? transport_arg : spec->program);
+                if (!s->transport)
+                        log_fatal("out of memory");
+        }
+
+        /* Configuration first: a broken main.cf never starts a daemon half-configured. A delivery
+         * agent reads its transport's section: [retry] for tern-error -t retry. */
+        r = conf_load(conf_path(config_arg), service_transport(s), &s->conf, &error);
+        if (r < 0) {
+                (void) sd_notifyf(false, "STATUS=Bad configuration: %s", error ? error : strerror(-r));
+                log_fatal("%s", error ? error : strerror(-r));
+        }
+        log_open(conf_get_string(s->conf, "syslog_name"), spec->program, LOG_TARGET_AUTO);
+        if (log_set_facility(conf_get_string(s->conf, "syslog_facility")) < 0)
+                log_fatal("parameter syslog_facility: unknown facility \"%s\"",
+                          conf_get_string(s->conf, "syslog_facility"));
+        {
+                const char *const *w;
+                size_t n = conf_warnings(s->conf, &w);
+                for (size_t i = 0; i < n; i++)
+                        log_warning("%s", w[i]);
+        }
+
+        s->max_idle_usec = (uint64_t) conf_get_time(s->conf, "max_idle") * USEC_PER_SEC;
+        s->max_use = (uint64_t) conf_get_int(s->conf, "max_use");
+        r = service_runtime_path(s->conf, spec->socket ? spec->socket : service_transport(s), &s->socket_path);
+        if (r < 0)
+                log_fatal("out of memory");
+
+        if (spec->per_connection) {
+                r = service_main_per_connection(s);
+                service_free(s);
+                return r;
+        }
+
+        service_loop_new(s);
 
         if (service_listen(s) < 0)
                 log_fatal("cannot listen");
@@ -343,20 +647,11 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
                 service_idle_check(s);
         }
 
-        (void) sd_notifyf(false, "READY=1\nSTATUS=Serving on %s%s", s->socket_path,
-                          s->socket_activated ? " (socket-activated)" : "");
-        log_debug("ready: %s", s->socket_path);
-
-        r = sd_event_loop(s->event);
-        (void) sd_notify(false, "STOPPING=1\nSTATUS=Stopping");
-        if (r < 0)
-                log_error_errno(r, "event loop failed: %m");
-        if (spec->shutdown)
-                spec->shutdown(s, spec->userdata);
+        r = service_run(s, "Serving on");
 
         /* By hand we bound the socket ourselves: take it away again. */
         if (!s->socket_activated)
                 (void) unlink(s->socket_path);
         service_free(s);
-        return r < 0 ? EXIT_FAILURE : r;
+        return r;
 }

@@ -24,6 +24,7 @@
 
 #include <cmocka.h>
 
+#include "delivery-agent.h"
 #include "macro.h"
 #include "testd-varlink.h"
 #include "varlink-idl.h"
@@ -35,6 +36,7 @@ static const struct {
         const char *idl;
 } interface_tables[] = {
         {&testd_interface, varlink_idl_io_tern_Test},
+        {&delivery_interface, varlink_idl_io_tern_Delivery},
 };
 
 /* joined - "A,B,C" for a NULL-terminated list (static buffer; for messages and comparisons) */
@@ -127,6 +129,9 @@ static void test_shipped(void **state)
         } shipped[] = {
                 {varlink_idl_io_tern_Test, "io.tern.Test",
                  "Echo,Ping,Sleep,Count,ReadFd,OpenFd,Fail,Peer,Log"},
+                {varlink_idl_io_tern_Delivery, "io.tern.Delivery", "Deliver"},
+                {varlink_idl_io_tern_Qmgr, "io.tern.Qmgr", "Trigger,Status"},
+                {varlink_idl_io_tern_Queue, "io.tern.Queue", "List,Show,Hold,Release,Delete,Requeue,Summary"},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(shipped); i++) {
