@@ -419,6 +419,7 @@ int delivery_agent_main(const DeliveryAgentSpec *spec, int argc, char **argv)
                 .program = spec->program,
                 .description = spec->description,
                 .per_connection = true,
+                .transports = spec->transports,
                 .setup = agent_setup,
                 .shutdown = agent_shutdown,
                 .userdata = &agent,

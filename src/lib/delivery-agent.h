@@ -39,6 +39,7 @@ typedef struct DeliveryJob DeliveryJob;
 typedef struct DeliveryAgentSpec {
         const char *program;            /* "discard": log identifier tern/discard; default transport */
         const char *description;        /* one line for --help */
+        const char *const *transports;  /* the names -t accepts (NULL: any) */
         /* optional: after configuration, in the process that serves the connection */
         int (*setup)(DeliveryAgent *a, void *userdata);
         /* deliver JOB: 0 (answered, or will be answered later), or -errno before anything was

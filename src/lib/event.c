@@ -600,9 +600,19 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
                 log_fatal("out of memory");
         s->spec = spec;
         if (spec->per_connection) {
+                bool known = !spec->transports;
+
                 s->transport = strdup(transport_arg ? transport_arg : spec->program);
                 if (!s->transport)
                         log_fatal("out of memory");
+                for (const char *const *t = spec->transports; t && *t; t++)
+                        known = known || streq(*t, s->transport);
+                if (!known) {
+                        log_error("tern-%s does not serve transport \"%s\"", spec->program, s->transport);
+                        free(s->transport);
+                        free(s);
+                        return 64;
+                }
         }
 
         /* Configuration first: a broken main.cf never starts a daemon half-configured. A delivery

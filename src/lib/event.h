@@ -51,6 +51,7 @@ typedef struct ServiceSpec {
         bool no_max_use;                /* max_use does not apply (scache: Postfix sets it to 0) */
         mode_t socket_mode;             /* run by hand: the bound socket's mode (0: 0660) */
         bool per_connection;            /* a process per connection, -t TRANSPORT (see above) */
+        const char *const *transports;  /* per_connection: the names -t accepts (NULL: any) */
         /* set up interfaces and state; called after configuration and logging, before listening */
         int (*setup)(Service *s, void *userdata);
         /* called once after the loop ended (SIGTERM, idle, max_use), before anything is freed */
