@@ -634,6 +634,118 @@ const char *queue_envelope_attr(const QueueEnvelope *e, const char *name)
         return NULL;
 }
 
+/* ---- content as text ------------------------------------------------------------------------ */
+
+typedef struct TextBuf {
+        char *data;
+        size_t size, alloc;
+} TextBuf;
+
+/* text_append - N bytes of DATA and room for the NUL after them */
+static int text_append(TextBuf *t, const void *data, size_t n)
+{
+        if (t->alloc - t->size <= n) {
+                size_t want;
+                char *d;
+
+                if (n >= SIZE_MAX / 2 - t->size)
+                        return -ENOMEM;
+                want = MAX(t->size + n + 1, MAX(t->alloc * 2, (size_t)256));
+                d = realloc(t->data, want);
+                if (!d)
+                        return -ENOMEM;
+                t->data = d;
+                t->alloc = want;
+        }
+        if (n > 0)
+                memcpy(t->data + t->size, data, n);
+        t->size += n;
+        t->data[t->size] = '\0';
+        return 0;
+}
+
+/* queue_content_text - the content records between M and X as text, LF line ends */
+int queue_content_text(const void *buf, size_t size, const QueueEnvelope *e, size_t limit, bool headers_only,
+                       char **ret, size_t *ret_size, bool *ret_truncated)
+{
+        _cleanup_(freep) char *freeme = NULL;
+        TextBuf t = {};
+        RecReader rd;
+        uint64_t visited = 0, last_jump = 0;
+        unsigned reverse_jumps = 0;
+        size_t line_start = 0; /* where the line being built by L records began */
+        bool truncated = false;
+        int r;
+
+        if (e->content_offset == 0 || e->content_offset > size)
+                return -EBADMSG;
+        r = text_append(&t, "", 0);
+        freeme = t.data;
+        if (r < 0)
+                return r;
+        rec_reader_init(&rd, buf, size, 0);
+        rd.pos = (size_t)e->content_offset;
+        for (;;) {
+                QueueRecord rec;
+
+                r = rec_next(&rd, &rec);
+                if (r == 0)
+                        r = -EBADMSG; /* no X record */
+                if (r < 0)
+                        return r;
+                visited += rd.pos - (size_t)rec.offset;
+                if (visited > (uint64_t)size * QUEUE_FILE_VISIT_FACTOR)
+                        return -EBADMSG;
+
+                if (rec.type == REC_TYPE_XTRA)
+                        break;
+                if (rec.type == REC_TYPE_PAD)
+                        continue;
+                if (rec.type == REC_TYPE_PTR) {
+                        int64_t target;
+
+                        if (parse_pointer(&rec, &target) < 0)
+                                return -EBADMSG;
+                        if (target == 0)
+                                continue;
+                        if ((uint64_t)target >= size)
+                                return -EBADMSG;
+                        if ((uint64_t)target <= last_jump && ++reverse_jumps > REVERSE_JUMP_LIMIT)
+                                return -EBADMSG;
+                        last_jump = (uint64_t)target;
+                        rd.pos = (size_t)target;
+                        continue;
+                }
+                if (rec.type != REC_TYPE_NORM && rec.type != REC_TYPE_CONT)
+                        return -EBADMSG;
+
+                /* the empty line between headers and body */
+                if (headers_only && rec.type == REC_TYPE_NORM && rec.size == 0 && t.size == line_start)
+                        break;
+                /* the line (with its "\n" once it ends) must fit in LIMIT */
+                if (limit > 0 && t.size + rec.size + (rec.type == REC_TYPE_NORM) > limit) {
+                        t.size = line_start;
+                        t.data[t.size] = '\0';
+                        truncated = true;
+                        break;
+                }
+                r = text_append(&t, rec.data, rec.size);
+                if (r >= 0 && rec.type == REC_TYPE_NORM)
+                        r = text_append(&t, "\n", 1);
+                freeme = t.data;
+                if (r < 0)
+                        return r;
+                if (rec.type == REC_TYPE_NORM)
+                        line_start = t.size;
+        }
+
+        *ret = TAKE_PTR(freeme);
+        *ret_size = t.size;
+        if (ret_truncated)
+                *ret_truncated = truncated;
+        return 0;
+}
+
 /* ---- writing ------------------------------------------------------------------------------- */
 
 /* queue_buf_reserve - room for N more bytes */

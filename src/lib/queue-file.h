@@ -140,6 +140,18 @@ void queue_envelope_done(QueueEnvelope *e);
 const char *queue_envelope_attr(const QueueEnvelope *e, const char *name);
 
 /*
+ * queue_content_text - the message content of the whole queue file BUF (SIZE bytes, E its
+ * parsed envelope) as text: each N record ends a line with "\n", L records continue it, w
+ * padding is skipped and p pointers are followed, up to the X record. With LIMIT (0: none) the
+ * text stops before the first line that would take it over LIMIT bytes, and *ret_truncated is
+ * true; with HEADERS_ONLY it stops at the first empty line (not included; not a truncation).
+ * *ret is malloc'ed and NUL-terminated, *ret_size excludes the NUL. -EBADMSG for content records
+ * that are garbled or out of place, or a pointer loop; -ENOMEM. Pure.
+ */
+int queue_content_text(const void *buf, size_t size, const QueueEnvelope *e, size_t limit, bool headers_only,
+                       char **ret, size_t *ret_size, bool *ret_truncated);
+
+/*
  * Writing: records go into a growing memory buffer (QueueBuf); the caller writes it out. The
  * content is appended line by line (queue_buf_put_line cuts long lines into L records).
  */

@@ -636,6 +636,193 @@ static void test_put(void **state)
         free(big);
 }
 
+/* ---- content as text ----------------------------------------------------------------------- */
+
+/* content_text - parse B's envelope, then queue_content_text(); the result must be NUL-terminated */
+static int content_text(const QueueBuf *b, size_t limit, bool headers_only, char **ret, bool *ret_truncated)
+{
+        QueueEnvelope e;
+        const char *reason = NULL;
+        size_t size = SIZE_MAX;
+        int r;
+
+        if (queue_envelope_parse(b->data, b->size, &e, &reason) < 0)
+                fail_msg("envelope: %s", reason);
+        *ret_truncated = !*ret_truncated; /* must be written */
+        r = queue_content_text(b->data, b->size, &e, limit, headers_only, ret, &size, ret_truncated);
+        if (r >= 0)
+                assert_int_equal(strlen(*ret), size);
+        queue_envelope_done(&e);
+        return r;
+}
+
+static void test_content_text(void **state)
+{
+        static const struct {
+                size_t limit;
+                bool headers_only;
+                const char *text;
+                bool truncated;
+        } table[] = {
+                {0, false, "Subject: test\n\nlong line\n", false},
+                {0, true, "Subject: test\n", false},
+                {1000, true, "Subject: test\n", false},
+                {25, false, "Subject: test\n\nlong line\n", false},
+                {24, false, "Subject: test\n\n", true},
+                {16, false, "Subject: test\n\n", true},
+                {15, false, "Subject: test\n\n", true},
+                {14, false, "Subject: test\n", true},
+                {13, false, "", true},
+                {1, false, "", true},
+                {14, true, "Subject: test\n", false},
+                {13, true, "", true},
+        };
+        QueueBuf b;
+
+        (void)state;
+        build(&b, good);
+        for (size_t i = 0; i < ELEMENTSOF(table); i++) {
+                _cleanup_(freep) char *text = NULL;
+                bool truncated = false;
+
+                assert_int_equal(content_text(&b, table[i].limit, table[i].headers_only, &text, &truncated), 0);
+                if (!streq(text, table[i].text) || truncated != table[i].truncated)
+                        fail_msg("limit %zu%s: got \"%s\"%s want \"%s\"%s", table[i].limit,
+                                 table[i].headers_only ? " headers only" : "", text,
+                                 truncated ? " (truncated)" : "", table[i].text,
+                                 table[i].truncated ? " (truncated)" : "");
+        }
+        queue_buf_done(&b);
+}
+
+/* every limit: the longest whole-line prefix of the full text that fits */
+static void test_content_text_long_lines(void **state)
+{
+        char *piece = malloc(QUEUE_FILE_LINE_MAX + 1), *tail = strdup("tail of the long line");
+        _cleanup_(freep) char *full = NULL;
+        size_t full_size;
+        bool truncated = false;
+        QueueBuf b;
+
+        (void)state;
+        for (size_t i = 0; i < QUEUE_FILE_LINE_MAX; i++)
+                piece[i] = (char)('a' + i % 26);
+        piece[QUEUE_FILE_LINE_MAX] = '\0';
+        build(&b, (const Rec[]){{'C', NULL},
+                                {'T', "1 0"},
+                                {'S', ""},
+                                {'R', "r@x"},
+                                {'M', ""},
+                                {'N', "From: a@b"},
+                                {'L', piece},
+                                {'L', piece},
+                                {'N', tail},
+                                {'N', ""},
+                                {'L', "a continued "},
+                                {'w', ""},
+                                {'L', ""},
+                                {'N', "line"},
+                                {'N', "last"},
+                                {'X', ""},
+                                {'E', ""},
+                                END_RECS});
+        assert_int_equal(content_text(&b, 0, false, &full, &truncated), 0);
+        assert_false(truncated);
+        full_size = strlen(full);
+        assert_int_equal(full_size, strlen("From: a@b\n") + 2 * QUEUE_FILE_LINE_MAX + strlen(tail) + 1 + 1 +
+                                            strlen("a continued line\n") + strlen("last\n"));
+        assert_memory_equal(full + 10, piece, QUEUE_FILE_LINE_MAX);
+        assert_memory_equal(full + 10 + 2 * QUEUE_FILE_LINE_MAX, tail, strlen(tail));
+        assert_string_equal(full + full_size - strlen("\na continued line\nlast\n"), "\na continued line\nlast\n");
+
+        for (size_t limit = 1; limit <= full_size + 1; limit++) {
+                _cleanup_(freep) char *text = NULL;
+                size_t want = 0;
+
+                /* the last line end at or before LIMIT */
+                for (size_t k = 0; k < full_size && k < limit; k++)
+                        if (full[k] == '\n')
+                                want = k + 1;
+                assert_int_equal(content_text(&b, limit, false, &text, &truncated), 0);
+                if (strlen(text) != want || memcmp(text, full, want) != 0 || truncated != (want < full_size))
+                        fail_msg("limit %zu: got %zu bytes%s want %zu", limit, strlen(text),
+                                 truncated ? " (truncated)" : "", want);
+        }
+        {
+                _cleanup_(freep) char *text = NULL;
+
+                assert_int_equal(content_text(&b, 0, true, &text, &truncated), 0);
+                assert_int_equal(strlen(text), 10 + 2 * QUEUE_FILE_LINE_MAX + strlen(tail) + 1);
+                assert_false(truncated);
+        }
+        queue_buf_done(&b);
+        free(piece);
+        free(tail);
+}
+
+/* content edited in place the Postfix way: a p record to records after E and a p back */
+static void test_content_text_pointers(void **state)
+{
+        QueueBuf b;
+        QueueEnvelope e;
+        const char *reason = NULL;
+        char zero[16];
+        size_t ptr1, after_ptr1, ptr2, appended, data_offset, xtra, size;
+        _cleanup_(freep) char *text = NULL;
+        bool truncated;
+
+        (void)state;
+        snprintf(zero, sizeof(zero), "%15d", 0);
+        build(&b, (const Rec[]){{'C', NULL}, {'T', "1 2"}, {'S', "s@x"}, {'R', "r1@x"}, {'M', ""}, END_RECS});
+        data_offset = b.size;
+        assert_int_equal(queue_buf_put_line(&b, "Subject: one", 12), 0);
+        ptr1 = b.size + 2;
+        assert_int_equal(queue_buf_put(&b, 'p', zero, 15), 0);
+        after_ptr1 = b.size;
+        assert_int_equal(queue_buf_put_line(&b, "", 0), 0);
+        assert_int_equal(queue_buf_put_line(&b, "body", 4), 0);
+        xtra = b.size;
+        assert_int_equal(queue_buf_put(&b, 'X', "", 0), 0);
+        assert_int_equal(queue_buf_put(&b, 'E', "", 0), 0);
+        appended = b.size;
+        assert_int_equal(queue_buf_put_line(&b, "X-Added: two", 12), 0);
+        ptr2 = b.size + 2;
+        assert_int_equal(queue_buf_put(&b, 'p', zero, 15), 0);
+        set_pointer(&b, ptr1, appended);
+        set_pointer(&b, ptr2, after_ptr1);
+        QueueSizeRecord s = {(int64_t)(xtra - data_offset), (int64_t)data_offset, 1, 0, 5, 0};
+        queue_size_record_format(&s, (char *)b.data + 2);
+        if (queue_envelope_parse(b.data, b.size, &e, &reason) < 0)
+                fail_msg("envelope: %s", reason);
+
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &size, &truncated), 0);
+        assert_string_equal(text, "Subject: one\nX-Added: two\n\nbody\n");
+        free(text);
+        text = NULL;
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, true, &text, &size, NULL), 0);
+        assert_string_equal(text, "Subject: one\nX-Added: two\n");
+        free(text);
+        text = NULL;
+
+        /* a pointer loop, a pointer beyond the end, a record out of place, a content offset
+         * beyond the file: -EBADMSG and *ret untouched */
+        set_pointer(&b, ptr2, ptr1 - 2);
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &size, &truncated), -EBADMSG);
+        set_pointer(&b, ptr2, b.size + 10);
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &size, &truncated), -EBADMSG);
+        set_pointer(&b, ptr2, after_ptr1);
+        b.data[appended] = 'R';
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &size, &truncated), -EBADMSG);
+        b.data[appended] = 'N';
+        /* cut before X: the reader runs out */
+        assert_int_equal(queue_content_text(b.data, xtra, &e, 0, false, &text, &size, &truncated), -EBADMSG);
+        e.content_offset = b.size + 1;
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &size, &truncated), -EBADMSG);
+        assert_null(text);
+        queue_envelope_done(&e);
+        queue_buf_done(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -650,6 +837,9 @@ int main(void)
                 cmocka_unit_test(test_envelope_prefixes),
                 cmocka_unit_test(test_put_line),
                 cmocka_unit_test(test_put),
+                cmocka_unit_test(test_content_text),
+                cmocka_unit_test(test_content_text_long_lines),
+                cmocka_unit_test(test_content_text_pointers),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
