@@ -354,7 +354,7 @@ _printf_(2, 3) static void wrap_linef(Out *o, const char *format, ...)
         line_wrap(o, s);
 }
 
-/* template_expand - one template line with $myhostname, $delay_warning_time_hours and
+/* template_line - one template line with $myhostname, $delay_warning_time_hours and
  * $maximal_queue_lifetime_days replaced (Postfix's integer division) */
 static void template_line(Out *o, const BounceInput *in, const char *line)
 {
