@@ -56,6 +56,13 @@ static inline void freep(void *p)
         free(*(void **) p);
 }
 
+/* mfree - free P and return NULL, for "p = mfree(p)" */
+static inline void *mfree(void *p)
+{
+        free(p);
+        return NULL;
+}
+
 /* safe_close - close fd if valid, keep errno, return -EBADF for "fd = safe_close(fd)" */
 static inline int safe_close(int fd)
 {
