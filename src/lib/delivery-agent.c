@@ -46,6 +46,7 @@ struct DeliveryJob {
         char *hop_dsn, *hop_text;
         int64_t conn_done_usec;
         int conn_use;
+        bool last_call;                 /* max_use reached: the connection ends after the answer */
 };
 
 Service *delivery_agent_service(DeliveryAgent *a)
@@ -240,7 +241,8 @@ int delivery_job_finish(DeliveryJob *j)
                                  .n_results = j->request.n_recipients,
                                  .hop_failed = j->hop_failed,
                                  .hop_dsn = j->hop_dsn,
-                                 .hop_text = j->hop_text };
+                                 .hop_text = j->hop_text,
+                                 .last_call = j->last_call };
         params = delivery_reply_to_json(&reply);
         if (!params)
                 r = varlink_call_error_errno(j->call, ENOMEM);
@@ -330,13 +332,14 @@ static int method_deliver(VarlinkCall *call, json_t *parameters, unsigned flags,
         DeliveryJob *j;
         int r;
 
-        (void) service_use(a->service, call);
+        bool last = service_use(a->service, call);
         for (size_t i = 0; i < n_fds; i++)
                 fds[i] = varlink_call_peek_fd(call, i);
 
         j = calloc(1, sizeof(*j));
         if (!j)
                 return -ENOMEM;
+        j->last_call = last;
         r = delivery_request_from_json(parameters, fds, n_fds, &j->request, &field);
         if (r == -EINVAL) {
                 free(j);

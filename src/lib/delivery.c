@@ -401,6 +401,8 @@ json_t *delivery_reply_to_json(const DeliveryReply *r)
             json_object_set_new(o, "hopStatus", json_pack("{s:s,s:s}", "dsn", r->hop_dsn, "text", r->hop_text)) <
                     0)
                 return NULL;
+        if (r->last_call && json_object_set_new(o, "lastCall", json_true()) < 0)
+                return NULL;
         return TAKE_PTR(o);
 }
 
@@ -449,7 +451,7 @@ static int decode_result(json_t *e, size_t i, DeliveryResult *ret, const char **
 
 int delivery_reply_from_json(json_t *params, DeliveryReply *ret, const char **ret_reason)
 {
-        static const char *const keys[] = { "recipients", "hopStatus", NULL };
+        static const char *const keys[] = { "recipients", "hopStatus", "lastCall", NULL };
         _cleanup_(freep) DeliveryResult *results = NULL;
         DeliveryReply r = {};
         json_t *array, *hop, *e;
@@ -471,6 +473,14 @@ int delivery_reply_from_json(json_t *params, DeliveryReply *ret, const char **re
         if (!json_is_array(array) || json_array_size(array) > DELIVERY_RECIPIENTS_MAX) {
                 *ret_reason = why("recipients: missing, not an array, or too long");
                 return -EBADMSG;
+        }
+        e = json_object_get(params, "lastCall");
+        if (e && !json_is_null(e)) {
+                if (!json_is_boolean(e)) {
+                        *ret_reason = why("lastCall: not a boolean");
+                        return -EBADMSG;
+                }
+                r.last_call = json_is_true(e);
         }
         hop = json_object_get(params, "hopStatus");
         if (hop && !json_is_null(hop)) {

@@ -82,6 +82,7 @@ typedef struct DeliveryReply {
         size_t n_results;
         bool hop_failed;
         const char *hop_dsn, *hop_text; /* when hop_failed */
+        bool last_call;                 /* the agent closes the connection after this answer (max_use) */
 } DeliveryReply;
 
 /* delivery_reply_to_json - the agent's answer. NULL on out of memory. */
