@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmgr-admin.h - queue administration and status as JSON (io.tern.Queue, io.tern.Qmgr.Status);
+ * qmgr-varlink.c puts them on the wire
+ */
+#pragma once
+
+#include <jansson.h>
+
+#include "qmgr.h"
+
+typedef struct QmgrFilter {
+        json_t *queue_ids;              /* borrowed array of valid IDs, NULL: any */
+        bool all;
+        const char *sender, *recipient, *recipient_domain;      /* borrowed, NULL: any */
+        QueueName queue;                /* QUEUE_INVALID: any */
+        int64_t older_than;             /* seconds, -1: any */
+} QmgrFilter;
+
+typedef enum QmgrAdminOp {
+        QMGR_ADMIN_HOLD,
+        QMGR_ADMIN_RELEASE,
+        QMGR_ADMIN_DELETE,
+        QMGR_ADMIN_REQUEUE,
+} QmgrAdminOp;
+
+/* qmgr_filter_from_json - J (NULL: everything) into *RET; -EINVAL with *RET_BAD naming the field */
+int qmgr_filter_from_json(json_t *j, QmgrFilter *ret, const char **ret_bad);
+/* a filter that selects nothing by itself (no all, no condition): refused for changes */
+bool qmgr_filter_empty(const QmgrFilter *f);
+
+/* qmgr_admin_list - FN gets each matching message's record (and owns it); FN < 0 stops */
+typedef int (*QmgrListFn)(json_t *message, void *userdata);
+int qmgr_admin_list(Qmgr *q, const QmgrFilter *f, QmgrListFn fn, void *userdata);
+/* qmgr_admin_show - -ENOENT: no such message */
+int qmgr_admin_show(Qmgr *q, const char *id, json_t **ret);
+/* qmgr_admin_change - apply OP to matching messages; *ret_ids: the IDs it applied to */
+int qmgr_admin_change(Qmgr *q, QmgrAdminOp op, const QmgrFilter *f, json_t **ret_ids);
+int qmgr_admin_summary(Qmgr *q, json_t **ret);
+json_t *qmgr_status_json(Qmgr *q);

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qmgr-notify.c - sending delivery status notifications: what Postfix's bounce(8) daemon does
+ * when qmgr asks it to flush bounce/ID (abounce_flush) or return defer/ID (adefer_flush)
+ *
+ * The notice text comes from bounce.c (pure); it is queued through the one queue-writing
+ * library (cleanup + queue_store_commit: durable before anything is removed) with the null
+ * sender, to the original sender:
+ *   - a message from the null sender cannot be returned: its notice goes to
+ *     2bounce_notice_recipient (postmaster) as a "postmaster non-delivery notification" from
+ *     double_bounce_sender@$myhostname, so that if that one bounces too its notice goes to the
+ *     double-bounce address, which qmgr discards (qmgr-message.c);
+ *   - "ID: sender non-delivery notification: NEWID" (or postmaster ...) is logged, as bounce(8)
+ *     does, so collate.pl-style tools link the two;
+ *   - returning the defer log (expiry) marks those recipients done in the original file.
+ * A notice that cannot be queued (full disk) leaves the logs in place: the message stays in
+ * the queue and the notice is tried again on its next pass.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bounce.h"
+#include "cleanup.h"
+#include "log.h"
+#include "macro.h"
+#include "qmgr.h"
+
+/* write_all - the whole buffer, or -errno */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
+/* message_content - the original's text for part 3: whole up to bounce_size_limit, else headers */
+static int message_content(QmgrMessage *m, size_t limit, char **ret, size_t *ret_size, bool *ret_headers_only)
+{
+        struct stat st;
+        QueueEnvelope env = {};
+        const char *reason = NULL;
+        void *map;
+        bool truncated = false;
+        int r;
+
+        if (fstat(m->fd, &st) < 0)
+                return -errno;
+        if (st.st_size <= 0)
+                return -EBADMSG;
+        map = mmap(NULL, (size_t) st.st_size, PROT_READ, MAP_SHARED, m->fd, 0);
+        if (map == MAP_FAILED)
+                return -errno;
+        r = queue_envelope_parse(map, (size_t) st.st_size, &env, &reason);
+        if (r >= 0) {
+                r = queue_content_text(map, (size_t) st.st_size, &env, limit, false, ret, ret_size, &truncated);
+                if (r >= 0 && truncated) {
+                        free(*ret);
+                        *ret = NULL;
+                        r = queue_content_text(map, (size_t) st.st_size, &env, 0, true, ret, ret_size, &truncated);
+                }
+                *ret_headers_only = truncated || false;
+                if (r >= 0 && truncated)
+                        *ret_headers_only = true;
+                queue_envelope_done(&env);
+        }
+        munmap(map, (size_t) st.st_size);
+        return r;
+}
+
+/* post_notice - queue TEXT from SENDER to RCPT; the new queue ID in NEWID */
+static int post_notice(Qmgr *q, const char *sender, const char *rcpt, const char *text, size_t size,
+                       char newid[static QUEUE_ID_MAX])
+{
+        const Conf *c = q->conf;
+        CleanupOptions o = {
+                .myhostname = conf_get_string(c, "myhostname"),
+                .myorigin = conf_get_string(c, "myorigin"),
+                .flags = CLEANUP_IGNORE_DOTS,
+                .uid = geteuid(),
+                .log_message_origin = "MAILER-DAEMON",
+        };
+        Cleanup *cl = NULL;
+        QueueNew *qn = NULL;
+        QueueBuf buf = {};
+        struct timespec ts;
+        int r;
+
+        r = cleanup_new(&o, &cl);
+        if (r < 0)
+                return r;
+        r = cleanup_set_sender(cl, sender, "Mail Delivery System");
+        if (r >= 0)
+                r = cleanup_add_recipient(cl, rcpt);
+        if (r >= 0)
+                r = cleanup_write(cl, text, size);
+        if (r >= 0)
+                r = queue_new(q->store, &qn);
+        if (r >= 0) {
+                clock_gettime(CLOCK_REALTIME, &ts);
+                r = cleanup_finish(cl, queue_new_id(qn), ts.tv_sec, ts.tv_nsec / 1000, &buf);
+        }
+        if (r >= 0)
+                r = write_all(queue_new_fd(qn), buf.data, buf.size);
+        if (r >= 0)
+                r = queue_store_commit(q->store, &qn, 1, NULL);
+        if (r >= 0)
+                snprintf(newid, QUEUE_ID_MAX, "%s", queue_new_id(qn));
+        queue_buf_done(&buf);
+        queue_new_free(qn);
+        cleanup_free(cl);
+        return r;
+}
+
+int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
+{
+        const char *log = expired ? "defer" : "bounce";
+        QueueLogEntry *entries = NULL;
+        size_t n = 0;
+        _cleanup_(freep) BounceRecipient *rcpts = NULL;
+        _cleanup_(freep) char *content = NULL, *text = NULL, *sender_buf = NULL;
+        size_t content_size = 0, text_size = 0;
+        bool headers_only = false, postmaster;
+        const char *notice_sender, *notice_to;
+        char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
+        int r;
+
+        r = queue_log_read(q->store, log, m->id, &entries, &n);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot read %s log: %m", m->id, log);
+        if (n == 0) {
+                queue_log_entries_free(entries, n);
+                if (!expired)
+                        (void) queue_log_remove(q->store, log, m->id);
+                return 0;
+        }
+
+        rcpts = calloc(n, sizeof(*rcpts));
+        if (!rcpts) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < n; i++)
+                rcpts[i] = (BounceRecipient) {
+                        .address = entries[i].recipient,
+                        .orig_address = entries[i].original_recipient,
+                        .status = entries[i].status,
+                        .action = "failed",
+                        .diag_type = entries[i].diag_type,
+                        .diag_text = entries[i].diag_text,
+                        .mta_type = entries[i].mta_type,
+                        .mta_mname = entries[i].mta_mname,
+                        .reason = entries[i].reason,
+                };
+
+        r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
+                            &headers_only);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot read the message for its notice: %m", m->id);
+                goto finish;
+        }
+
+        postmaster = isempty(m->sender);
+        if (postmaster) {
+                if (asprintf(&sender_buf, "%s@%s", q->double_bounce_sender, q->myhostname) < 0) {
+                        r = -ENOMEM;
+                        goto finish;
+                }
+                notice_sender = sender_buf;
+                notice_to = conf_get_string(q->conf, "2bounce_notice_recipient");
+        } else {
+                notice_sender = "";
+                notice_to = m->sender;
+        }
+
+        BounceInput in = {
+                .kind = postmaster ? BOUNCE_POSTMASTER : BOUNCE_FAILED,
+                .queue_id = m->id,
+                .sender = m->sender,
+                .notify_to = notice_to,
+                .myhostname = q->myhostname,
+                .mail_name = conf_get_string(q->conf, "mail_name"),
+                .arrival_sec = m->arrival_usec / (int64_t) USEC_PER_SEC,
+                .now_sec = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC,
+                .envelope_id = m->envelope_id,
+                .headers_only = headers_only || postmaster,
+                .recipients = rcpts,
+                .n_recipients = n,
+                .content = content,
+                .content_size = content_size,
+                .size_limit = (size_t) conf_get_int(q->conf, "bounce_size_limit"),
+        };
+        r = bounce_build(&in, &text, &text_size);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot build the non-delivery notification: %m", m->id);
+                goto finish;
+        }
+
+        r = post_notice(q, notice_sender, notice_to, text, text_size, newid);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot queue the %s non-delivery notification: %m", m->id,
+                                  postmaster ? "postmaster" : "sender");
+                goto finish;
+        }
+        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
+                        "%s: %s non-delivery notification: %s", m->id, postmaster ? "postmaster" : "sender", newid);
+
+        /* the recipients of a returned defer log are done with */
+        if (expired) {
+                static const char done = REC_TYPE_DONE;
+                for (size_t i = 0; i < n; i++)
+                        if (entries[i].offset > 0)
+                                (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
+        }
+        (void) queue_log_remove(q->store, log, m->id);
+        r = 0;
+finish:
+        queue_log_entries_free(entries, n);
+        return r;
+}
