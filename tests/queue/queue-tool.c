@@ -7,6 +7,11 @@
  *   queue-tool dump FILE        the envelope as queue_envelope_parse() sees it (exit 2: invalid)
  *   queue-tool records FILE     every record as rec_next() reads it, from the start
  *   queue-tool id SEC USEC INODE | parse-id ID | hash ID DEPTH
+ *   queue-tool enqueue QUEUE_DIR QUEUE COUNT TEMPLATE [NEXT_ATTEMPT]
+ *                               COUNT copies of the queue file TEMPLATE made real queue files
+ *                               through queue-store (queue_new, durable group commits), then
+ *                               moved to QUEUE (incoming, deferred, hold) with their mtime set
+ *                               to NEXT_ATTEMPT (epoch seconds) when given; prints the IDs
  *
  * write lays a file out as tern's cleanup does (C T A F S A... O R... M N/L... X E, C rewritten
  * last); -o gives the next -r/-d an original recipient; -d writes a recipient and then marks it
@@ -26,6 +31,7 @@
 #include "macro.h"
 #include "queue-file.h"
 #include "queue-id.h"
+#include "queue-store.h"
 
 #define ARGS_MAX 256
 
@@ -187,6 +193,50 @@ static int cmd_write(int argc, char **argv)
         return 0;
 }
 
+/* files per queue_store_commit(): one group commit for each */
+#define ENQUEUE_BATCH 256
+
+static int cmd_enqueue(const char *dir, const char *queue, long long count, const char *template,
+                       long long next_attempt)
+{
+        char *const hashed[] = { (char *) "deferred", (char *) "defer", NULL };
+        QueueStore *s = NULL;
+        QueueNew *batch[ENQUEUE_BATCH];
+        QueueName to = queue_name_from_string(queue);
+        FILE *f = fopen(template, "re");
+        size_t size;
+        char *data;
+
+        if (!f)
+                die(template, -errno);
+        if (to < 0 || to == QUEUE_ACTIVE || to == QUEUE_CORRUPT)
+                die(queue, -EINVAL);
+        data = read_all(f, &size);
+        fclose(f);
+        CHECK(queue_store_open(dir, hashed, 1, &s));
+        for (long long done = 0; done < count;) {
+                size_t n = (size_t) MIN((long long) ENQUEUE_BATCH, count - done);
+                for (size_t i = 0; i < n; i++) {
+                        CHECK(queue_new(s, &batch[i]));
+                        if (write(queue_new_fd(batch[i]), data, size) != (ssize_t) size)
+                                die("write", -errno);
+                }
+                CHECK(queue_store_commit(s, batch, n, NULL));
+                for (size_t i = 0; i < n; i++) {
+                        char id[QUEUE_ID_MAX];
+                        snprintf(id, sizeof(id), "%s", queue_new_id(batch[i]));
+                        queue_new_free(batch[i]);
+                        if (to != QUEUE_INCOMING)
+                                CHECK(queue_store_move(s, QUEUE_INCOMING, id, to, next_attempt));
+                        printf("%s\n", id);
+                }
+                done += (long long) n;
+        }
+        free(data);
+        queue_store_free(s);
+        return fflush(stdout) == 0 ? 0 : 1;
+}
+
 static int cmd_dump(const char *path)
 {
         FILE *f = fopen(path, "re");
@@ -252,6 +302,8 @@ int main(int argc, char **argv)
         if (argc >= 3 && streq(argv[1], "write")) {
                 return cmd_write(argc, argv);
         }
+        if ((argc == 6 || argc == 7) && streq(argv[1], "enqueue"))
+                return cmd_enqueue(argv[2], argv[3], atoll(argv[4]), argv[5], argc == 7 ? atoll(argv[6]) : -1);
         if (argc == 3 && streq(argv[1], "dump"))
                 return cmd_dump(argv[2]);
         if (argc == 3 && streq(argv[1], "records"))
