@@ -9,8 +9,9 @@
  *   queue summary [--json]                qshape's table, counts per queue, next retries
  *
  *   SELECTION: QUEUEID..., "-" (IDs on stdin, one per line: jq and awk pipelines), --all
- *   FILTER:    --sender S ("" the null sender), --recipient-domain D (".example" subdomains too),
- *              --queue Q, --older-than TIME (Postfix time units s m h d w; plain seconds)
+ *   FILTER:    --sender S ("" the null sender), --recipient ADDRESS (exactly, case-insensitively),
+ *              --recipient-domain D (".example" subdomains too), --queue Q, --older-than TIME
+ *              (Postfix time units s m h d w; plain seconds)
  *
  * A change prints postsuper's summary on stderr ("ternctl: Deleted: 3 messages"; nothing when
  * nothing matched); --json prints the reply (count and queue IDs) instead. The conditions of a
@@ -141,6 +142,7 @@ static int parse_queue_args(CtlOptions *o, int argc, char **argv, bool allow_ids
                 {"json", no_argument, NULL, 'j'},
                 {"all", no_argument, NULL, 'a'},
                 {"sender", required_argument, NULL, 's'},
+                {"recipient", required_argument, NULL, 'r'},
                 {"recipient-domain", required_argument, NULL, 'd'},
                 {"queue", required_argument, NULL, 'q'},
                 {"older-than", required_argument, NULL, 'o'},
@@ -163,6 +165,13 @@ static int parse_queue_args(CtlOptions *o, int argc, char **argv, bool allow_ids
                         break;
                 case 's':
                         json_object_set_new(a->filter, "sender", json_string(optarg));
+                        break;
+                case 'r':
+                        if (isempty(optarg)) {
+                                fprintf(stderr, "ternctl: --recipient: an address is needed\n");
+                                return EX_USAGE_;
+                        }
+                        json_object_set_new(a->filter, "recipient", json_string(optarg));
                         break;
                 case 'd':
                         if (isempty(optarg)) {
@@ -372,7 +381,8 @@ static void queue_usage(void)
                         "       ternctl queue show QUEUEID [--json]\n"
                         "       ternctl queue hold|release|delete|requeue QUEUEID...|-|--all [FILTER]\n"
                         "       ternctl queue summary [--json]\n"
-                        "FILTER: [--sender S] [--recipient-domain D] [--queue Q] [--older-than TIME]\n");
+                        "FILTER: [--sender S] [--recipient ADDRESS] [--recipient-domain D] [--queue Q]\n"
+                        "        [--older-than TIME]\n");
 }
 
 int ctl_verb_queue(CtlOptions *o, int argc, char **argv)
