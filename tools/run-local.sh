@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# run-local.sh - set everything up and run tern on a local spool under the checkout
+# run-local.sh - set everything up and run a whole tern on a local spool under the checkout
 #
 # Installs the Debian packages (tools/deps.sh), builds into build/, writes
 # run/main.cf (queue_directory run/spool, runtime_directory run/sockets) and
-# starts tern's daemons socket-activated with systemd-socket-activate, the way
-# systemd's .socket units start them on a real host: the first call starts the
-# daemon, it exits after max_idle with no client, the next call starts it again.
-# Then it shows a few ternctl calls. It keeps serving until Ctrl-C when run on a
-# terminal; with --demo (or no terminal) it stops after the demonstration.
+# starts tern the way its units do on a real host:
+#   - the socket-activated daemons (tern-submit, tern-scache, and tern-testd, the
+#     service scaffold's test daemon) under systemd-socket-activate, as their
+#     .socket units start them: the first call starts the daemon, it exits after
+#     max_idle with no client, the next call starts it again;
+#   - tern-qmgr, which is long-running (tern.target starts it), directly;
+#   - the delivery agents tern-discard, tern-error and tern-error -t retry,
+#     directly: run by hand, an agent binds its socket and forks a child per
+#     connection, as Accept=yes does under systemd.
+# main.cf routes every transport to discard (default_transport, relay_transport,
+# local_transport), so nothing can reach the network: tern-smtp does not exist
+# yet and no mail leaves the machine. A [transport] entry sends one demo domain
+# to the retry agent, so that the queue has something to list.
 #
-# What exists today: tern-submit (local submission: tern-sendmail queues mail
-# into run/spool/incoming), tern-scache (the connection cache the SMTP delivery
-# agents will use) and tern-testd, the service scaffold's test daemon.
-# Each daemon that lands adds itself to DAEMONS below.
+# Then it shows a few ternctl calls and a message's whole life: tern-sendmail ->
+# tern-submit -> run/spool/incoming -> tern-qmgr -> tern-discard -> removed.
+# It keeps serving until Ctrl-C when run on a terminal; with --demo (or no
+# terminal) it stops after the demonstration. Each daemon that lands adds itself
+# to DAEMONS (socket-activated) or SERVERS (started directly) below.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -37,6 +46,18 @@ myhostname = relay.tern.test
 myorigin = tern.test
 # short, so that the demonstration shows an idle exit and a re-activation
 max_idle = 5s
+# Nothing leaves this machine: every transport is the discard agent (discard(8):
+# each recipient is logged as delivered, status=sent). tern-smtp is not there.
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+relayhost =
+# a local run needs no more; the default (20000) holds as many files open
+qmgr_message_active_limit = 1000
+
+[transport]
+# a site that is down: the retry agent defers its mail (error(8) as "retry")
+down.example = retry:4.4.1 demo: the site is down
 CF
 export TERN_CONFIG="$run/main.cf"
 ternctl="$top/build/src/ctl/ternctl"
@@ -46,6 +67,15 @@ DAEMONS=(
         "build/src/submit/tern-submit submit"
         "build/src/scache/tern-scache scache"
         "build/tests/tern-testd test"
+)
+
+# program [arguments]  socket  (long-running or forking agents: started directly, as
+# tern.target and the agents' Accept=yes sockets do)
+SERVERS=(
+        "build/src/discard/tern-discard discard"
+        "build/src/error/tern-error error"
+        "build/src/error/tern-error:-t:retry retry"
+        "build/src/qmgr/tern-qmgr qmgr"
 )
 
 pids=()
@@ -72,17 +102,33 @@ activate() {
         done
 }
 
+# wait_socket NAME - until run/sockets/NAME listens (at most 5 s)
+wait_socket() {
+        for _ in $(seq 100); do [[ -S "$run/sockets/$1" ]] && return 0; sleep 0.05; done
+        echo "run-local.sh: $1 did not come up; see $run/daemons.log" >&2
+        return 1
+}
+
+# agents first, so that tern-qmgr finds them for mail left from an earlier run
+for d in "${SERVERS[@]}"; do
+        read -r program sock <<<"$d"
+        IFS=: read -r -a argv <<<"$program"
+        rm -f "$run/sockets/$sock"
+        "$top/${argv[0]}" -c "$run/main.cf" "${argv[@]:1}" 2>>"$run/daemons.log" &
+        pids+=($!)
+        wait_socket "$sock"
+done
 for d in "${DAEMONS[@]}"; do
         read -r program sock <<<"$d"
         activate "$program" "$sock" 2>>"$run/daemons.log" &
         pids+=($!)
-        for _ in $(seq 100); do [[ -S "$run/sockets/$sock" ]] && break; sleep 0.05; done
+        wait_socket "$sock"
 done
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 show() { say "$*"; "$@" || echo "(exit status $?)"; }
 
-echo "tern is listening under $run/sockets (log: $run/daemons.log)"
+echo "tern is running under $run (sockets: $run/sockets, log: $run/daemons.log)"
 show "$ternctl" introspect test io.tern.Test
 show "$ternctl" call test io.tern.Test.Echo '{"text": "hello from ternctl"}'
 running() { pgrep -a -x tern-testd || echo "tern-testd is not running; its socket still listens"; }
@@ -96,13 +142,42 @@ show running
 show "$ternctl" call test io.tern.Test.Ping
 show running
 
-say "# local submission: tern-sendmail queues a message durably into run/spool/incoming"
+# logged QUEUEID TEXT - wait (at most 10 s) for tern/qmgr's line "QUEUEID: TEXT"
+logged() {
+        for _ in $(seq 200); do
+                grep -qF "tern/qmgr: $1: $2" "$run/daemons.log" && return 0
+                sleep 0.05
+        done
+        echo "(no \"$1: $2\" line from tern/qmgr in 10 s)"
+        return 1
+}
+# queue_id - the queue ID of the last message tern-submit logged
+queue_id() {
+        grep -F "tern/submit:" "$run/daemons.log" | tail -n 1 | sed -n 's/^tern\/submit: \([A-Za-z0-9]*\): .*/\1/p'
+}
+
+say "# local submission: tern-sendmail queues a message durably into run/spool/incoming,"
+say "# tern-submit tells tern-qmgr, tern-qmgr hands it to tern-discard, and removes it"
 sendmail="$top/build/src/sendmail/tern-sendmail"
-printf 'Subject: hello from tern\n\nThis message waits in the queue.\n' >"$run/message.txt"
+printf 'Subject: hello from tern\n\nThis message is delivered to the discard agent.\n' >"$run/message.txt"
 show "$sendmail" -f operator site-admin@customer.example <"$run/message.txt"
-show ls -l "$run/spool/incoming"
-show grep -F "tern/submit:" "$run/daemons.log"
+id=$(queue_id)
+logged "$id" removed || true
+show grep -F "$id" "$run/daemons.log"
+show "$ternctl" queue list
 show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
+
+say "# a site that is down (the [transport] entry sends it to the retry agent): deferred"
+printf 'Subject: for a site that is down\n\nThis message waits in the deferred queue.\n' >"$run/message.txt"
+show "$sendmail" -f operator postmaster@down.example <"$run/message.txt"
+id=$(queue_id)
+for _ in $(seq 200); do [[ -n "$(find "$run/spool/deferred" -type f -name "$id")" ]] && break; sleep 0.05; done
+show grep -F "$id" "$run/daemons.log"
+show "$ternctl" queue list
+show "$ternctl" qmgr status
+say "# postsuper -d by recipient: the operator gives up on it"
+show "$ternctl" queue delete --recipient postmaster@down.example
+show "$ternctl" queue list
 
 say "# the connection cache: empty until the SMTP delivery agent lands"
 show "$ternctl" scache stats
@@ -112,7 +187,9 @@ echo "The daemons' log lines: $run/daemons.log"
 
 if ! $demo_only; then
         echo
-        echo "tern is running. Try: TERN_CONFIG=$run/main.cf $ternctl introspect test"
+        echo "tern is running. Try: export TERN_CONFIG=$run/main.cf"
+        echo "  echo hi | $top/build/src/sendmail/tern-sendmail you@example.com"
+        echo "  $ternctl queue list; $ternctl qmgr status; tail $run/daemons.log"
         echo "Ctrl-C stops it."
         wait
 fi
