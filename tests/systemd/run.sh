@@ -9,7 +9,9 @@
 # manager, and that the scaffold every daemon runs on (src/lib/event.c, through tern-testd)
 # keeps the systemd protocol: socket activation with the name "varlink", READY=1 (Type=notify),
 # STATUS=, idle exit after max_idle and re-activation, WATCHDOG=1, STOPPING=1 and a clean exit
-# on SIGTERM, journal fields, tern.target, and a bad main.cf that stops the daemon from starting.
+# on SIGTERM, journal fields, tern.target, and a bad main.cf that stops the daemon from starting;
+# and the mail path through the real units: submission, the connection cache, and tern-qmgr
+# delivering through Accept=yes agent instances.
 #
 # How: systemd boots as PID 1 in a throwaway container (systemd-nspawn --directory=/
 # --volatile=yes: the host's /usr read-only over a tmpfs root), exactly as
@@ -256,7 +258,9 @@ install_tern() {
         # The compiled-in main.cf path follows the build's prefix (/usr/local/etc/... here), which
         # is the host's read-only /usr inside the container: point TERN_CONFIG at /etc/tern.
         local svc
-        for svc in tern-testd tern-submit tern-scache; do
+        # (templates: tern-discard@.service.d applies to every instance)
+        for svc in tern-testd tern-submit tern-scache tern-qmgr tern-qmgr-wakeup tern-discard@ tern-error@ \
+                   tern-retry@; do
         mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
@@ -702,6 +706,87 @@ t_scache() {
                 "statistics: max simultaneous domains=0 addresses=1 connection=1" SYSLOG_IDENTIFIER=tern/scache
 }
 
+# The queue manager through the real units: tern.target starts tern-qmgr.service (Type=notify,
+# User=tern), which serves io.tern.Qmgr on /run/tern/qmgr. A message submitted with tern-sendmail
+# to a recipient that main.cf routes to discard goes incoming -> active -> tern-discard@.service
+# (one instance per qmgr connection, Accept=yes, DynamicUser=yes, the queue file passed as a
+# descriptor) -> removed; every line about it carries TERN_QUEUE_ID=. tern-qmgr-wakeup.timer is
+# active and its service (ternctl qmgr trigger wakeup, DynamicUser=yes) succeeds.
+QMGR_CF="$MAIN_CF
+myhostname = tern.test
+mydestination = localhost
+default_transport = discard
+relay_transport = discard
+local_transport = discard
+relayhost ="
+QMGR_SENDER=qmgr-check-$$
+
+t_qmgr() {
+        local main_pid out id json n
+        write_main_cf "$QMGR_CF"
+        in_ct systemctl start tern.target || return 1
+        wait_for "tern-qmgr.service active" "$WAIT_TIMEOUT" state_is tern-qmgr.service active || return 1
+        expect "Type" "$(prop tern-qmgr.service Type)" notify || return 1
+        expect "service user" "$(prop tern-qmgr.service User)" tern || return 1
+        main_pid=$(prop tern-qmgr.service MainPID)
+        wait_for "READY=1 from tern-qmgr (PID $main_pid)" 5 \
+                journal_has "Got notification message from PID $main_pid (READY=1" _PID=1 || return 1
+        expect "socket file" "$(in_ct stat -c '%a %U:%G %F' /run/tern/qmgr)" "666 root:tern socket" || return 1
+        expect "tern-discard.socket" "$(prop tern-discard.socket SubState)" listening || return 1
+        expect "tern-qmgr-wakeup.timer" "$(prop tern-qmgr-wakeup.timer ActiveState)" active || return 1
+
+        # ternctl qmgr status over /run/tern/qmgr (as root, and as a user with no rights at all)
+        out=$(ternctl qmgr status 2>&1) || { echo "ternctl qmgr status: $out"; return 1; }
+        printf '%s\n' "$out" | grep -E '^in core: messages [0-9]+/[0-9]+ recipients [0-9]+/[0-9]+$' >/dev/null ||
+                { printf '%s\n' "$out"; echo "no 'in core' line"; return 1; }
+        json=$(in_ct setpriv --reuid=65534 --regid=65534 --clear-groups "$CT_TERNCTL" --timeout 15 --json \
+                qmgr status 2>&1) || { echo "ternctl qmgr status as nobody: $json"; return 1; }
+        python3 -c 'import json, sys
+s = json.loads(sys.argv[1])
+assert s["messageLimit"] > 0 and s["recipientLimit"] > 0, s' "$json" || return 1
+
+        # a message to a recipient routed to discard: delivered by tern-discard@.service, removed
+        out=$(printf 'Subject: through the queue manager\n\nhello\n' |
+                in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_BUILD/src/sendmail/tern-sendmail" \
+                        -f "$QMGR_SENDER" user@example.test 2>&1) || { echo "tern-sendmail: $out"; return 1; }
+        wait_for "the pickup line in the journal" 5 journal_has "from=<$QMGR_SENDER>" \
+                SYSLOG_IDENTIFIER=tern/submit || return 1
+        id=$(in_ct journalctl --no-pager -o cat SYSLOG_IDENTIFIER=tern/submit |
+                sed -n "s/^\([A-Za-z0-9]*\): uid=0 from=<$QMGR_SENDER>\$/\1/p" | tail -n 1)
+        [ -n "$id" ] || { echo "no queue ID in tern/submit's line"; return 1; }
+        echo "queued as $id"
+        wait_for "\"$id: removed\" from tern/qmgr" "$WAIT_TIMEOUT" journal_has "^$id: removed\$" \
+                SYSLOG_IDENTIFIER=tern/qmgr "TERN_QUEUE_ID=$id" || {
+                in_ct journalctl --no-pager -o short "TERN_QUEUE_ID=$id"
+                in_ct journalctl --no-pager -o short -u tern-qmgr.service -n 20
+                return 1
+        }
+        in_ct journalctl --no-pager -o cat "TERN_QUEUE_ID=$id"
+        journal_has "^$id: from=<$QMGR_SENDER@[^>]*>, size=[0-9]*, nrcpt=1 (queue active)\$" \
+                SYSLOG_IDENTIFIER=tern/qmgr "TERN_QUEUE_ID=$id" || { echo "no 'queue active' line"; return 1; }
+        json=$(in_ct journalctl --no-pager -o json SYSLOG_IDENTIFIER=tern/discard "TERN_QUEUE_ID=$id")
+        python3 -c 'import json, re, sys
+e = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+assert len(e) == 1, "expected one tern/discard line, got %d" % len(e)
+e = e[0]
+assert re.fullmatch(r"%s: to=<user@example\.test>, relay=none, delay=[0-9.]+, "
+                    r"delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, status=sent \(example\.test\)"
+                    % sys.argv[2], e["MESSAGE"]), e["MESSAGE"]
+assert re.fullmatch(r"tern-discard@[0-9]+-[0-9]+-[0-9]+\.service", e["_SYSTEMD_UNIT"]), e["_SYSTEMD_UNIT"]
+print("delivered by", e["_SYSTEMD_UNIT"])' "$json" "$id" || return 1
+        n=$(in_ct find /var/spool/tern -type f -name "$id" | wc -l)
+        expect "queue files named $id left in the spool" "$n" 0 || return 1
+
+        # the timer's service: a wakeup trigger from a dynamic user
+        in_ct systemctl start tern-qmgr-wakeup.service || return 1
+        expect "tern-qmgr-wakeup.service result" "$(prop tern-qmgr-wakeup.service Result)" success || return 1
+
+        in_ct systemctl stop tern.target || return 1
+        expect "tern-qmgr.service after stopping tern.target" "$(prop tern-qmgr.service ActiveState)" inactive ||
+                return 1
+        write_main_cf "$MAIN_CF"
+}
+
 # A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
 t_bad_config() {
         local rc=0 invocation
@@ -747,6 +832,7 @@ check "systemctl stop with a client connected: exit 0, STOPPING=1, socket remove
 check "tern.target starts the sockets wanted by it and stops them (PartOf=)" t_target
 check "tern-sendmail -> tern-submit.socket: a ready queue file owned by tern, pickup's log line" t_submit
 check "tern-scache.socket: a save activates the service, a find returns the connection, ternctl scache stats" t_scache
+check "tern.target starts tern-qmgr; a message routed to discard is delivered by tern-discard@ and removed" t_qmgr
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
