@@ -1,0 +1,330 @@
+# SPDX-License-Identifier: MIT
+"""tern-qmgr's log lines as a whole: one scripted run, judged against a golden file and by
+pflogsumm.
+
+The run (QmgrLogRun.run_script) uses the real tern-qmgr, tern-discard, tern-error (as error and
+as "-t retry") and tests/tern-testagent on a temporary spool, started by hand as test_qmgr.py
+does; every address is in .test and every route goes to a local agent (default, relay and local
+transports are discard; the [transport] table names the rest), so nothing can reach the
+network. It runs one step at a time, each waited for before the next starts, so that queue IDs
+appear in the same order on every run:
+
+  1. delivered: two recipients through discard and one through the test agent;
+  2. bounced: error: and the test agent's "bounce" local part bounce, a third recipient is
+     delivered; the sender non-delivery notification is delivered to the sender;
+  3. double bounce: a message from <> bounces; the postmaster notification (from
+     double-bounce@$myhostname) bounces too, because postmaster@$myhostname routes to error:;
+     its notification to double-bounce@$myhostname is discarded by qmgr ("undeliverable
+     postmaster notification discarded");
+  4. deferred: retry: and the test agent's "defer" local part; the third recipient delivered;
+  5. administration through io.tern.Queue (varlink.py): a second deferred message is held and
+     released; the first is requeued (a second pass, deferred again); both are deleted;
+  6. expiry: tern-qmgr is restarted with maximal_queue_lifetime = 0 (a global parameter, hence
+     the restart): a message deferred at its first attempt is "expired, returned to sender".
+
+test_golden_log: every line of the daemons' stderr, normalized (queue IDs become QID1, QID2, ...
+in order of first appearance; delay= and delays= numbers become "D"; the sizes of the
+notifications, which hold dates, become "N"), grouped per queue ID, is compared with
+golden/qmgr-run.log. Within a group the order is the order of the log, except that a run of
+consecutive "to=" lines (written by agents working in parallel) is sorted.
+TERN_UPDATE_GOLDEN=1 rewrites the golden file instead (inspect the diff before committing it).
+
+test_pflogsumm: the lines become syslog lines ("Nov 23 10:00:00 tern tern/qmgr[1001]: ...", one
+pid per program) fed to pflogsumm --syslog-name=tern; its Grand Totals must equal what the
+script did (counted from the script's own table of outcomes, not from the log). Skipped only
+when pflogsumm (Debian package pflogsumm, tools/deps.sh --tests) is not installed.
+
+Binaries: as test_qmgr.py ($TERN_QMGR, $TERN_DISCARD, $TERN_ERROR, $TERN_TESTAGENT, $QUEUE_TOOL).
+"""
+import collections
+import os
+import re
+import shutil
+import subprocess
+import sys
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import test_qmgr  # noqa: E402
+from test_qmgr import DISCARD, ERROR, TESTAGENT  # noqa: E402
+from harness import wait_until  # noqa: E402
+
+GOLDEN = os.path.join(HERE, "golden", "qmgr-run.log")
+UPDATE_GOLDEN = os.environ.get("TERN_UPDATE_GOLDEN") == "1"
+
+SENDER = "sender@sender.test"
+
+# Where each recipient goes, and what becomes of it there (the script's own account, used to
+# count what pflogsumm must find; nothing here is read back from the log).
+TRANSPORT = [("bounce.test", "error:5.1.1 mailbox unavailable"),
+             ("defer.test", "retry:4.2.2 mailbox full"),
+             ("agent.test", "testagent:"),
+             ("postmaster@tern.test", "error:5.1.1 postmaster mailbox unavailable")]
+
+
+def outcome(rcpt):
+    """sent, bounced or deferred: what the routing above does to RCPT."""
+    local, domain = rcpt.rsplit("@", 1)
+    if domain == "bounce.test" or rcpt == "postmaster@tern.test":
+        return "bounced"
+    if domain == "defer.test":
+        return "deferred"
+    if domain == "agent.test":
+        for prefix, result in (("defer", "deferred"), ("bounce", "bounced")):
+            if local.startswith(prefix):
+                return result
+    return "sent"       # discard, the test agent's default, and qmgr's double-bounce discard
+
+
+class Tally:
+    """What the script did, as pflogsumm counts it: delivery lines by status, and the messages
+    that had at least one deferral."""
+
+    def __init__(self):
+        self.lines = collections.Counter()
+        self.deferred_messages = set()
+
+    def attempt(self, qid, rcpts):
+        """One delivery attempt of message QID to RCPTS (those not yet done)."""
+        for r in rcpts:
+            status = outcome(r)
+            self.lines[status] += 1
+            if status == "deferred":
+                self.deferred_messages.add(qid)
+
+
+class QmgrLogRun(test_qmgr.QmgrTestCase):
+    # below any RLIMIT_NOFILE, so that tern-qmgr's warning about lowering it (which depends on
+    # the machine) stays out of the log
+    SETTINGS = [("qmgr_message_active_limit", "1000")]
+    TRANSPORT = TRANSPORT
+
+    def wait_one(self, pattern, timeout=test_qmgr.RUN_TIMEOUT):
+        """The first group of the first line like PATTERN (waited for)."""
+        found = self.wait_log(pattern, timeout=timeout)
+        return found[0]
+
+    def wait_deferred(self, qid):
+        """QID is back in deferred/ and nothing is in core."""
+        ok = wait_until(lambda: qid in self.files("deferred") and not self.files("active")
+                        and not self.files("incoming"), test_qmgr.RUN_TIMEOUT, interval=0.05)
+        self.assertTrue(ok, "%s not deferred:\n%s" % (qid, self.stderr()[-4000:]))
+
+    def admin(self, method, ids):
+        r = self.call("io.tern.Queue." + method, {"filter": {"queueIds": list(ids)}})
+        self.assertEqual(sorted(r["queueIds"]), sorted(ids), method)
+        return r
+
+    def run_script(self):
+        """The scripted run; returns the Tally of what it did."""
+        t = Tally()
+        self.start_agent(DISCARD)
+        self.start_agent(ERROR)
+        self.start_agent(ERROR, "retry")
+        self.start_agent(TESTAGENT, "testagent")
+        qmgr = self.start_qmgr()
+
+        # 1. delivered
+        rcpts = ("a@sent.test", "b@sent.test", "sent@agent.test")
+        m1 = self.enqueue(self.template(rcpts=rcpts))[0]
+        t.attempt(m1, rcpts)
+        self.wait_log(r"^tern/qmgr: %s: removed$" % m1)
+
+        # 2. bounced, and the notification delivered to the sender
+        rcpts = ("user@bounce.test", "bounce@agent.test", "ok@sent.test")
+        m2 = self.enqueue(self.template(rcpts=rcpts))[0]
+        t.attempt(m2, rcpts)
+        n2 = self.wait_one(r"^tern/qmgr: %s: sender non-delivery notification: (\w+)$" % m2)
+        t.attempt(n2, (SENDER,))
+        self.wait_log(r"^tern/qmgr: %s: removed$" % m2)
+        self.wait_log(r"^tern/qmgr: %s: removed$" % n2)
+
+        # 3. a bounce from <> goes to postmaster; that one bounces (postmaster -> error:), and its
+        # notification to double-bounce@$myhostname is discarded by qmgr
+        m3 = self.enqueue(self.template(sender="", rcpts=("user@bounce.test",)))[0]
+        t.attempt(m3, ("user@bounce.test",))
+        p3 = self.wait_one(r"^tern/qmgr: %s: postmaster non-delivery notification: (\w+)$" % m3)
+        t.attempt(p3, ("postmaster@tern.test",))
+        d3 = self.wait_one(r"^tern/qmgr: %s: sender non-delivery notification: (\w+)$" % p3)
+        t.attempt(d3, ("double-bounce@tern.test",))
+        self.wait_log(r"^tern/qmgr: %s: to=<double-bounce@tern\.test>, relay=none, .*, dsn=2\.0\.0, "
+                      r"status=sent \(undeliverable postmaster notification discarded\)$" % d3)
+        for qid in (m3, p3, d3):
+            self.wait_log(r"^tern/qmgr: %s: removed$" % qid)
+
+        # 4. deferred (retry: and the test agent), one recipient delivered
+        rcpts = ("user@defer.test", "defer@agent.test", "sent@agent.test")
+        m4 = self.enqueue(self.template(rcpts=rcpts))[0]
+        t.attempt(m4, rcpts)
+        self.wait_deferred(m4)
+
+        # 5. administration: hold and release m5; requeue m4 (a second pass); delete both
+        m5 = self.enqueue(self.template(rcpts=("user@defer.test",)))[0]
+        t.attempt(m5, ("user@defer.test",))
+        self.wait_deferred(m5)
+        self.admin("Hold", [m5])
+        self.assertEqual(self.files("hold"), [m5])
+        self.wait_log(r"^tern/qmgr: %s: placed on hold$" % m5)
+        self.admin("Release", [m5])
+        self.wait_log(r"^tern/qmgr: %s: released from hold$" % m5)
+        self.assertIn(m5, self.files("deferred"))
+        self.admin("Requeue", [m4])
+        t.attempt(m4, ("user@defer.test", "defer@agent.test"))
+        self.wait_log(r"^tern/qmgr: %s: requeued$" % m4)
+        self.wait_log(r"^tern/qmgr: %s: from=<[^>]*>, size=\d+, nrcpt=\d+ \(queue active\)$" % m4, count=2)
+        self.wait_deferred(m4)
+        self.admin("Delete", [m4, m5])
+        self.wait_log(r"^tern/qmgr: %s: removed$" % m4)
+        self.wait_log(r"^tern/qmgr: %s: removed$" % m5)
+        self.wait_queue_empty(("incoming", "active", "deferred", "hold"))
+
+        # 6. expiry: maximal_queue_lifetime is global, so tern-qmgr starts again with it at 0
+        self.assertEqual(qmgr.stop(), 0, self.stderr()[-4000:])
+        self.assertTrue(wait_until(lambda: not os.path.exists(self.socket_path), test_qmgr.START_TIMEOUT),
+                        "tern-qmgr left its socket behind")
+        self.write_main_cf(self.SETTINGS + [("maximal_queue_lifetime", "0"), ("bounce_queue_lifetime", "0")],
+                           self.TRANSPORT)
+        self.start_qmgr()
+        rcpts = ("user@defer.test", "defer@agent.test", "sent@agent.test")
+        m6 = self.enqueue(self.template(rcpts=rcpts))[0]
+        t.attempt(m6, rcpts)
+        self.wait_log(r"^tern/qmgr: %s: from=<sender@sender\.test>, status=expired, returned to sender$" % m6)
+        n6 = self.wait_one(r"^tern/qmgr: %s: sender non-delivery notification: (\w+)$" % m6)
+        t.attempt(n6, (SENDER,))
+        self.wait_log(r"^tern/qmgr: %s: removed$" % m6)
+        self.wait_log(r"^tern/qmgr: %s: removed$" % n6)
+        self.wait_queue_empty(("incoming", "active", "deferred", "hold", "corrupt"))
+        return t
+
+    def log_lines(self):
+        """Every line of the daemons' stderr; each must be a "tern/PROGRAM: ..." line."""
+        lines = self.stderr().splitlines()
+        bad = [x for x in lines if not re.match(r"tern/[a-z0-9-]+: ", x)]
+        self.assertFalse(bad, "lines that are not tern log lines:\n" + "\n".join(bad))
+        return lines
+
+
+QID_SUBJECT = re.compile(r"^tern/[a-z0-9-]+: ([0-9A-Za-z]{10,}): ")
+QID_NEW = re.compile(r" notification: ([0-9A-Za-z]{10,})$")
+
+
+def normalize(lines, tmp):
+    """The golden text of LINES: queue IDs numbered, times and notification sizes made
+    constant, grouped per queue ID (see the module's docstring)."""
+    names = {}
+
+    def name(qid):
+        if qid not in names:
+            names[qid] = "QID%d" % (len(names) + 1)
+        return names[qid]
+
+    groups = collections.OrderedDict()
+    groups["-"] = []
+    notices = set()
+    for line in lines:
+        m = QID_SUBJECT.match(line)
+        subject = name(m.group(1)) if m else "-"
+        new = QID_NEW.search(line)
+        if new:
+            notices.add(name(new.group(1)))
+        for qid in list(names):
+            line = line.replace(qid, names[qid])
+        line = line.replace(tmp, "TMP")
+        line = re.sub(r"\bdelay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+,", "delay=D, delays=D/D/D/D,", line)
+        if subject in notices:
+            line = re.sub(r"\bsize=\d+,", "size=N,", line)
+        groups.setdefault(subject, []).append(line)
+
+    out = []
+    for subject, group in groups.items():
+        if not group:
+            continue
+        out.append("# %s" % subject)
+        run = []
+        for line in group + [None]:
+            if line is not None and ": to=<" in line:
+                run.append(line)
+                continue
+            out += sorted(run)
+            run = []
+            if line is not None:
+                out.append(line)
+    return "\n".join(out) + "\n"
+
+
+class TestQmgrLogs(QmgrLogRun):
+    def test_golden_log(self):
+        self.run_script()
+        got = normalize(self.log_lines(), self.tmp)
+        if UPDATE_GOLDEN:
+            os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
+            with open(GOLDEN, "w") as f:
+                f.write(got)
+            return
+        with open(GOLDEN) as f:
+            want = f.read()
+        self.maxDiff = None
+        self.assertEqual(got, want, "the run's log differs from %s (TERN_UPDATE_GOLDEN=1 rewrites it; "
+                                    "check every changed line against Postfix's format first)" % GOLDEN)
+
+
+# One pid per program, as syslog would show them; the host and date are fixed.
+SYSLOG_PIDS = {"qmgr": 1001, "discard": 1002, "error": 1003, "retry": 1004, "testagent": 1005}
+SYSLOG_PREFIX = "Nov 23 10:00:00 tern "
+
+
+def to_syslog(lines):
+    """LINES ("tern/qmgr: text") as syslog writes them ("Nov 23 10:00:00 tern tern/qmgr[1001]: text")."""
+    out = []
+    for line in lines:
+        m = re.match(r"(tern/([a-z0-9-]+)): (.*)$", line)
+        pid = SYSLOG_PIDS.get(m.group(2), 1999)
+        out.append("%s%s[%d]: %s\n" % (SYSLOG_PREFIX, m.group(1), pid, m.group(3)))
+    return "".join(out)
+
+
+def grand_totals(report):
+    """{"received": N, "delivered": N, ..., "deferrals": N} from pflogsumm's Grand Totals."""
+    section = report.split("Grand Totals", 1)[1].split("bytes received", 1)[0]
+    totals = {}
+    for count, label in re.findall(r"^\s*(\d+)\s+([a-z][a-z ]*[a-z])", section, re.M):
+        totals[label] = int(count)
+    m = re.search(r"^\s*\d+\s+deferred\s+\((\d+)\w?\s+deferrals\)", section, re.M)
+    totals["deferrals"] = int(m.group(1)) if m else 0
+    return totals
+
+
+class TestPflogsumm(QmgrLogRun):
+    @unittest.skipUnless(shutil.which("pflogsumm"), "pflogsumm is not installed (Debian package pflogsumm)")
+    def test_pflogsumm_grand_totals(self):
+        tally = self.run_script()
+        log = os.path.join(self.tmp, "maillog")
+        with open(log, "w") as f:
+            f.write(to_syslog(self.log_lines()))
+        p = subprocess.run(["pflogsumm", "--syslog-name=tern", log], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+                                                        "LC_ALL": "C"})
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        report = p.stdout.decode()
+        totals = grand_totals(report)
+        want = {
+            # no message came in through pickup or smtpd: the script wrote them into incoming/
+            "received": 0,
+            "delivered": tally.lines["sent"],
+            "forwarded": 0,
+            "deferred": len(tally.deferred_messages),
+            "deferrals": tally.lines["deferred"],
+            "bounced": tally.lines["bounced"],
+            # pflogsumm's "held" counts cleanup and smtpd HOLD actions, not postsuper -h (nor the
+            # io.tern.Queue.Hold of step 5, logged as postsuper logs it)
+            "held": 0,
+        }
+        # the script must have done each thing at least once, or the comparison proves nothing
+        for k in ("delivered", "deferred", "deferrals", "bounced"):
+            self.assertGreater(want[k], 0, k)
+        self.assertEqual({k: totals.get(k) for k in want}, want, report)
+
+
+if __name__ == "__main__":
+    unittest.main()
