@@ -831,6 +831,7 @@ typedef struct Scan {
         void *userdata;
         Misplaced *misplaced;
         size_t n_misplaced;
+        bool names_only;                /* queue_store_list: d_type instead of a stat per file */
 } Scan;
 
 /* scan_dir - walk PATH (the queue, or one of its hash directories at LEVEL) */
@@ -855,7 +856,9 @@ static int scan_dir(Scan *sc, const char *path, unsigned level)
 
                 if (!queue_id_valid(de->d_name))
                         continue;       /* ".", "..", temporary names, anything odd */
-                if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                if (sc->names_only && (de->d_type == DT_REG || de->d_type == DT_DIR))
+                        st = (struct stat) { .st_mode = de->d_type == DT_DIR ? S_IFDIR : S_IFREG };
+                else if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;       /* gone meanwhile */
                 if ((size_t) snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= sizeof(sub))
                         continue;
@@ -886,7 +889,7 @@ static int scan_dir(Scan *sc, const char *path, unsigned level)
                         sc->n_misplaced++;
                         continue;
                 }
-                r = sc->fn(sc->s, sc->q, de->d_name, &st, sc->userdata);
+                r = sc->fn(sc->s, sc->q, de->d_name, sc->names_only ? NULL : &st, sc->userdata);
                 if (r < 0)
                         break;
         }
@@ -894,28 +897,48 @@ static int scan_dir(Scan *sc, const char *path, unsigned level)
         return r < 0 ? r : 0;
 }
 
+static int scan_queue(Scan *sc);
+
 /* queue_store_scan - see queue-store.h; misplaced files are renamed to where they belong first */
 int queue_store_scan(QueueStore *s, QueueName q, QueueScanFn fn, void *userdata)
 {
         Scan sc = { .s = s, .q = q, .fn = fn, .userdata = userdata };
+
+        return scan_queue(&sc);
+}
+
+/* queue_store_list - see queue-store.h */
+int queue_store_list(QueueStore *s, QueueName q, QueueScanFn fn, void *userdata)
+{
+        Scan sc = { .s = s, .q = q, .fn = fn, .userdata = userdata, .names_only = true };
+
+        return scan_queue(&sc);
+}
+
+static int scan_queue(Scan *sc)
+{
+        QueueStore *s = sc->s;
+        QueueName q = sc->q;
+        QueueScanFn fn = sc->fn;
+        void *userdata = sc->userdata;
         const char *name = queue_name_to_string(q);
         int r;
 
         if (!s || !fn || !name)
                 return -EINVAL;
 
-        r = scan_dir(&sc, name, 0);
-        for (size_t i = 0; r >= 0 && i < sc.n_misplaced; i++) {
+        r = scan_dir(sc, name, 0);
+        for (size_t i = 0; r >= 0 && i < sc->n_misplaced; i++) {
                 char want[QUEUE_PATH_MAX];
                 struct stat st;
 
-                if (queue_path(s, q, sc.misplaced[i].id, want) < 0 ||
-                    rename_into(s->dirfd, sc.misplaced[i].path, want, NULL) < 0 ||
+                if (queue_path(s, q, sc->misplaced[i].id, want) < 0 ||
+                    rename_into(s->dirfd, sc->misplaced[i].path, want, NULL) < 0 ||
                     fstatat(s->dirfd, want, &st, AT_SYMLINK_NOFOLLOW) < 0)
                         continue;
-                r = fn(s, q, sc.misplaced[i].id, &st, userdata);
+                r = fn(s, q, sc->misplaced[i].id, sc->names_only ? NULL : &st, userdata);
         }
-        free(sc.misplaced);
+        free(sc->misplaced);
         return r < 0 ? r : 0;
 }
 

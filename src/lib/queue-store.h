@@ -124,6 +124,9 @@ int queue_store_path(const QueueStore *s, const char *queue_or_log, const char *
  * The callback returns < 0 to stop (that value is returned), else the scan goes on. */
 typedef int (*QueueScanFn)(QueueStore *s, QueueName q, const char *id, const struct stat *st, void *userdata);
 int queue_store_scan(QueueStore *s, QueueName q, QueueScanFn fn, void *userdata);
+/* queue_store_list - the same walk without a stat per file (the directory's d_type says what is
+ * a file): FN gets ST NULL. For a scanner that stats what it takes anyway (qmgr). */
+int queue_store_list(QueueStore *s, QueueName q, QueueScanFn fn, void *userdata);
 
 /* ---- per-message logs: defer/ID and bounce/ID in Postfix's record layout (§3.11):
  * an empty line, "<rcpt>: reason" (backwards_bounce_logfile_compatibility), name=value lines
