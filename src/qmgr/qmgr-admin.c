@@ -208,12 +208,20 @@ static int item_load(Qmgr *q, QueueName queue, const char *id, Item *it)
         return 0;
 }
 
+/* filter_needs_envelope - whether matching F reads the queue file, or the name is enough */
+static bool filter_needs_envelope(const QmgrFilter *f)
+{
+        return f->sender || f->recipient || f->recipient_domain || f->older_than >= 0;
+}
+
 static bool item_match(const QmgrFilter *f, const Item *it, int64_t now)
 {
         if (f->queue_ids && !id_listed(f->queue_ids, it->id))
                 return false;
         if (f->queue >= 0 && f->queue != it->queue)
                 return false;
+        if (!it->parsed)
+                return true;            /* the name was all that was asked about */
         if (f->sender && !streq(f->sender, it->env.sender))
                 return false;
         if (f->older_than >= 0 && now - it->env.arrival_sec < f->older_than)
@@ -313,7 +321,8 @@ static int collect_id(QueueStore *s, QueueName queue, const char *id, const stru
 /* for_each_item - every file of the queues the filter can match, decoded */
 typedef int (*ItemFn)(Qmgr *q, Item *it, void *userdata);
 
-static int for_each_item(Qmgr *q, const QmgrFilter *f, bool with_corrupt, ItemFn fn, void *userdata)
+static int for_each_item(Qmgr *q, const QmgrFilter *f, bool with_corrupt, bool need_envelope, ItemFn fn,
+                         void *userdata)
 {
         int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
         QueueName queues[_QUEUE_MAX];
@@ -339,15 +348,15 @@ static int for_each_item(Qmgr *q, const QmgrFilter *f, bool with_corrupt, ItemFn
                                         (void) collect_id(q->store, queues[k], json_string_value(e), &st, &c);
                         }
                 } else {
-                        r = queue_store_scan(q->store, queues[k], collect_id, &c);
+                        r = queue_store_list(q->store, queues[k], collect_id, &c);
                         if (r < 0) {
                                 free(c.ids);
                                 return r;
                         }
                 }
                 for (size_t i = 0; i < c.n; i++) {
-                        Item it;
-                        if (item_load(q, queues[k], c.ids[i], &it) < 0)
+                        Item it = { .queue = queues[k], .id = c.ids[i] };
+                        if ((need_envelope || filter_needs_envelope(f)) && item_load(q, queues[k], c.ids[i], &it) < 0)
                                 continue;       /* gone meanwhile, or not readable: not listed */
                         if (item_match(f, &it, now)) {
                                 r = fn(q, &it, userdata);
@@ -383,7 +392,7 @@ int qmgr_admin_list(Qmgr *q, const QmgrFilter *f, QmgrListFn fn, void *userdata)
 {
         ListCtx l = { fn, userdata };
 
-        return for_each_item(q, f, false, list_one, &l);
+        return for_each_item(q, f, false, true, list_one, &l);
 }
 
 static json_t *headers_json(const Item *it)
@@ -604,7 +613,7 @@ int qmgr_admin_change(Qmgr *q, QmgrAdminOp op, const QmgrFilter *f, json_t **ret
 
         if (!c.ids)
                 return -ENOMEM;
-        r = for_each_item(q, f, op == QMGR_ADMIN_DELETE, change_one, &c);
+        r = for_each_item(q, f, op == QMGR_ADMIN_DELETE, false, change_one, &c);
         if (r < 0) {
                 json_decref(c.ids);
                 return r;
@@ -735,7 +744,7 @@ int qmgr_admin_summary(Qmgr *q, json_t **ret)
         r = strmap_new(&s.dests);
         if (r < 0)
                 return r;
-        r = for_each_item(q, &all, true, summary_one, &s);
+        r = for_each_item(q, &all, true, true, summary_one, &s);
 
         queues = json_object();
         for (QueueName k = 0; queues && k < _QUEUE_MAX; k++)

@@ -114,11 +114,12 @@ static char *strdup_or_null(const char *s)
         return isempty(s) ? NULL : strdup(s);
 }
 
-/* read_batch - the next recipients not yet done, from m->rcpt_next on */
+/* read_batch - the next recipients not yet done, from m->rcpt_next on: as many as the limits
+ * allow, in an array of exactly their number */
 static int read_batch(Qmgr *q, QmgrMessage *m, const QueueEnvelope *env)
 {
         int64_t limit = q->message_recipient_limit - (int64_t) q->recipients_in_core;
-        size_t n = 0, cap;
+        size_t n = 0, cap, want = 0;
 
         if (limit < q->message_recipient_minimum)
                 limit = q->message_recipient_minimum;
@@ -126,10 +127,18 @@ static int read_batch(Qmgr *q, QmgrMessage *m, const QueueEnvelope *env)
                 limit = QMGR_RECIPIENT_READ_MAX;
         cap = (size_t) limit;
 
-        m->rcpts = calloc(cap, sizeof(QmgrRcpt));
+        for (size_t i = m->rcpt_next; i < env->n_rcpts && want < cap; i++)
+                if (!env->rcpts[i].done)
+                        want++;
+        m->rcpts_in_file = env->n_rcpts;
+        if (want == 0) {
+                m->rcpt_next = env->n_rcpts;
+                return 0;
+        }
+        m->rcpts = calloc(want, sizeof(QmgrRcpt));
         if (!m->rcpts)
                 return -ENOMEM;
-        for (; m->rcpt_next < env->n_rcpts && n < cap; m->rcpt_next++) {
+        for (; m->rcpt_next < env->n_rcpts && n < want; m->rcpt_next++) {
                 const QueueRecipient *qr = &env->rcpts[m->rcpt_next];
                 QmgrRcpt *r = &m->rcpts[n];
                 if (qr->done)
@@ -145,6 +154,9 @@ static int read_batch(Qmgr *q, QmgrMessage *m, const QueueEnvelope *env)
                 if (!r->address)
                         return -ENOMEM;
         }
+        /* done recipients after the last one taken need not be read again */
+        while (m->rcpt_next < env->n_rcpts && env->rcpts[m->rcpt_next].done)
+                m->rcpt_next++;
         return 0;
 }
 
@@ -537,6 +549,9 @@ static bool message_next_batch(Qmgr *q, QmgrMessage *m)
                 size_t size = 0;
                 int r;
 
+                /* the last batch took the file's last recipient: nothing to read again */
+                if (m->rcpt_next >= m->rcpts_in_file)
+                        return false;
                 r = message_parse(m, &map, &size, &env, &reason);
                 if (r < 0)
                         return false;
@@ -645,7 +660,9 @@ removed:
         r = queue_store_remove(q->store, QUEUE_ACTIVE, m->id);
         if (r < 0 && r != -ENOENT)
                 log_error_errno(r, "%s: cannot remove queue file: %m", m->id);
-        (void) queue_log_remove(q->store, "defer", m->id);
+        /* the import removed an older defer log: only this pass can have written one */
+        if (m->flags & QMGR_MSG_DEFERRED)
+                (void) queue_log_remove(q->store, "defer", m->id);
         log_removed(m->id);
         q->removed++;
         qmgr_message_free(m);

@@ -10,7 +10,8 @@
  *     count below qmgr_message_recipient_limit (oqmgr's leaky bucket); when room opens after the
  *     bucket was full, incoming goes first;
  *   - a file whose mtime (its next attempt) is more than a second in the future is skipped unless
- *     the scan has QMGR_SCAN_ALL; one that is not ready (mode) is skipped;
+ *     the scan has QMGR_SCAN_ALL; one that is not ready (mode) is skipped (qmgr-message.c checks
+ *     both when it takes the file; the snapshot holds names only);
  *   - triggers: incoming/wakeup (I, W), deferred (D), the modifiers all (A) and flushDead (F),
  *     which apply to the running scans and the next ones; flushDead also unthrottles every dead
  *     transport and destination at once;
@@ -37,8 +38,6 @@
 
 typedef struct ScanName {
         char id[QUEUE_ID_MAX];
-        int64_t mtime;
-        mode_t mode;
 } ScanName;
 
 static void scan_clear(QmgrScan *s)
@@ -66,8 +65,6 @@ static int collect_one(QueueStore *store, QueueName q, const char *id, const str
                 c->alloc = na;
         }
         snprintf(c->v[c->n].id, sizeof(c->v[c->n].id), "%s", id);
-        c->v[c->n].mtime = st->st_mtime;
-        c->v[c->n].mode = st->st_mode;
         c->n++;
         return 0;
 }
@@ -78,7 +75,8 @@ static int scan_start(Qmgr *q, QmgrScan *s, unsigned flags)
         int r;
 
         scan_clear(s);
-        r = queue_store_scan(q->store, s->queue, collect_one, &c);
+        /* names only: the import stats what it takes (a snapshot's times would be stale anyway) */
+        r = queue_store_list(q->store, s->queue, collect_one, &c);
         if (r < 0) {
                 free(c.v);
                 return log_error_errno(r, "scan of %s: %m", queue_name_to_string(s->queue));
@@ -92,11 +90,9 @@ static int scan_start(Qmgr *q, QmgrScan *s, unsigned flags)
         return 0;
 }
 
-/* scan_next - the next file of S worth trying, or NULL when S has ended (restarting it if asked) */
+/* scan_next - the next file of S, or NULL when S has ended (restarting it if asked) */
 static const ScanName *scan_next(Qmgr *q, QmgrScan *s)
 {
-        int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
-
         for (;;) {
                 if (!s->running) {
                         if (!(s->next_flags & QMGR_SCAN_START))
@@ -106,14 +102,8 @@ static const ScanName *scan_next(Qmgr *q, QmgrScan *s)
                         if (scan_start(q, s, f) < 0)
                                 return NULL;
                 }
-                while (s->pos < s->n_names) {
-                        const ScanName *n = &((ScanName *) s->names)[s->pos++];
-                        if ((n->mode & QUEUE_MODE_READY) != QUEUE_MODE_READY)
-                                continue;
-                        if (!(s->flags & QMGR_SCAN_ALL) && n->mtime > now + 1)
-                                continue;
-                        return n;
-                }
+                if (s->pos < s->n_names)
+                        return &((ScanName *) s->names)[s->pos++];
                 scan_clear(s);
         }
 }
@@ -130,30 +120,39 @@ static int on_import(sd_event_source *source, void *userdata)
         unsigned budget = QMGR_IMPORT_BATCH;
 
         while (budget > 0) {
-                const ScanName *n = NULL;
-                QmgrScan *s = NULL;
+                const ScanName *n;
+                QmgrScan *s;
 
                 if (!have_room(q)) {
                         q->next_scan = QMGR_SCAN_INCOMING;      /* incoming first when room opens */
                         (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
                         return 0;
                 }
-                for (unsigned k = 0; k < _QMGR_SCAN_MAX && !n; k++) {
+                /* one pass: the next file of the scan whose turn it is; if that one is not
+                 * taken (gone, not ready, not due), the other scan's next file */
+                bool examined = false, taken = false;
+                for (unsigned k = 0; k < _QMGR_SCAN_MAX && !taken; k++) {
+                        char id[QUEUE_ID_MAX];
+                        int r;
+
                         s = &q->scans[(q->next_scan + k) % _QMGR_SCAN_MAX];
                         n = scan_next(q, s);
+                        if (!n)
+                                continue;
+                        examined = true;
+                        snprintf(id, sizeof(id), "%s", n->id);
+                        r = qmgr_message_import(q, s->queue, id, s->flags);
+                        if (r == -ENOMEM)
+                                log_error("out of memory importing %s", id);
+                        taken = r == 0;
                 }
-                if (!n) {
+                if (!examined) {
                         (void) sd_event_source_set_enabled(source, SD_EVENT_OFF);
                         return 0;
                 }
-                /* the other queue's turn next */
-                q->next_scan = (QmgrScanKind) ((s->kind + 1) % _QMGR_SCAN_MAX);
+                /* the other queue's turn next (fairness, one message at a time) */
+                q->next_scan = (QmgrScanKind) ((q->next_scan + 1) % _QMGR_SCAN_MAX);
                 budget--;
-                char id[QUEUE_ID_MAX];
-                snprintf(id, sizeof(id), "%s", n->id);
-                int r = qmgr_message_import(q, s->queue, id, s->flags);
-                if (r == -ENOMEM)
-                        log_error("out of memory importing %s", id);
         }
         /* more to do: stay enabled, after the I/O of this pass */
         (void) sd_event_source_set_enabled(source, SD_EVENT_ONESHOT);

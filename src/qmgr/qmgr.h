@@ -101,6 +101,7 @@ struct QmgrMessage {
         int64_t data_offset, content_length;
         uint64_t rcpt_total;            /* the C record's count */
         size_t rcpt_next;               /* index in the file's recipients where the next read starts */
+        size_t rcpts_in_file;           /* recipient records in the file (done or not) */
         QmgrRcpt *rcpts;                /* this batch */
         size_t n_rcpts;
         unsigned refcount;              /* entries of this batch not yet done */
