@@ -434,7 +434,8 @@ void qmgr_queue_done_entry(QmgrEntry *e, const char *hop_dsn, const char *hop_te
         if (hop_dsn)
                 qmgr_queue_throttle(queue, hop_dsn, hop_text ? hop_text : "");
         qmgr_transport_unthrottle(t);
-        if (!hop_dsn && !window_dead(&queue->window))
+        /* the destination answered: positive feedback, and a dead one is back (qmgr_deliver_update) */
+        if (!hop_dsn)
                 qmgr_queue_unthrottle(queue);
 
         if (t->rate_delay_usec > 0 && !window_dead(&queue->window) && !queue->suspend_timer) {
