@@ -8,8 +8,8 @@
  * sender, to the original sender:
  *   - a message from the null sender cannot be returned: its notice goes to
  *     2bounce_notice_recipient (postmaster) as a "postmaster non-delivery notification" from
- *     double_bounce_sender@$myhostname, so that if that one bounces too its notice goes to the
- *     double-bounce address, which qmgr discards (qmgr-message.c);
+ *     double_bounce_sender@$myhostname; if that one bounces too, no further notice is made:
+ *     "warning: ID: undeliverable postmaster notification discarded", as bounce(8) does;
  *   - "ID: sender non-delivery notification: NEWID" (or postmaster ...) is logged, as bounce(8)
  *     does, so collate.pl-style tools link the two;
  *   - returning the defer log (expiry) marks those recipients done in the original file.
@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -125,6 +126,16 @@ static int post_notice(Qmgr *q, const char *sender, const char *rcpt, const char
         return r;
 }
 
+/* is_double_bounce_sender - SENDER is $double_bounce_sender@$myhostname (or unqualified) */
+static bool is_double_bounce_sender(const Qmgr *q, const char *sender)
+{
+        size_t l = strlen(q->double_bounce_sender);
+
+        if (strncasecmp(sender, q->double_bounce_sender, l) != 0)
+                return false;
+        return sender[l] == '\0' || (sender[l] == '@' && strcasecmp(sender + l + 1, q->myhostname) == 0);
+}
+
 int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
 {
         const char *log = expired ? "defer" : "bounce";
@@ -172,6 +183,22 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
                             &headers_only);
         if (r < 0) {
                 log_warning_errno(r, "%s: cannot read the message for its notice: %m", m->id);
+                goto finish;
+        }
+
+        /* a postmaster notice that could not be delivered is not returned once more: bounce(8)'s
+         * bounce_notify_service discards it with a warning */
+        if (is_double_bounce_sender(q, m->sender)) {
+                log_warning_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
+                                   "%s: undeliverable postmaster notification discarded", m->id);
+                if (expired) {
+                        static const char done = REC_TYPE_DONE;
+                        for (size_t i = 0; i < n; i++)
+                                if (entries[i].offset > 0)
+                                        (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
+                }
+                (void) queue_log_remove(q->store, log, m->id);
+                r = 0;
                 goto finish;
         }
 
