@@ -312,7 +312,9 @@ static void service_loop_new(Service *s)
         const ServiceSpec *spec = s->spec;
         int r;
 
-        r = sd_event_default(&s->event);
+        /* A loop of our own, not sd_event_default(): libsystemd 252 checks that the default loop runs
+         * in the thread that made it with a gettid() system call on every iteration. */
+        r = sd_event_new(&s->event);
         if (r < 0)
                 log_fatal_errno(r, "cannot create event loop: %m");
         r = sd_event_set_signal_exit(s->event, true);

@@ -172,9 +172,8 @@ static int conn_write(VarlinkConn *c)
         return 1;
 }
 
-/* conn_read - one recvmsg into the wire: >0 bytes, 0 end of file, -EAGAIN, -errno. BLOCKING: wait
- * (up to the socket's SO_RCVTIMEO; its expiry is -ETIMEDOUT) instead of answering -EAGAIN. */
-static int conn_read(VarlinkConn *c, bool blocking)
+/* conn_read - one non-blocking recvmsg into the wire: >0 bytes, 0 end of file, -EAGAIN, -errno */
+static int conn_read(VarlinkConn *c)
 {
         union {
                 struct cmsghdr h;
@@ -194,14 +193,9 @@ static int conn_read(VarlinkConn *c, bool blocking)
         iov = (struct iovec){ p, MIN(size, (size_t) VARLINK_READ_CHUNK) };
         mh = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
                               .msg_controllen = sizeof(control.buf) };
-        k = recvmsg(c->fd, &mh, (blocking ? 0 : MSG_DONTWAIT) | MSG_CMSG_CLOEXEC);
-        if (k < 0) {
-                if (errno == EINTR)
-                        return -EAGAIN;
-                if (blocking && (errno == EAGAIN || errno == EWOULDBLOCK))
-                        return -ETIMEDOUT;
-                return -errno;
-        }
+        k = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+        if (k < 0)
+                return errno == EINTR ? -EAGAIN : -errno;
 
         for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
                 if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
@@ -932,7 +926,7 @@ static int server_conn_io(sd_event_source *source, int fd, uint32_t revents, voi
                 return 0;
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                r = conn_read(&sc->conn, false);
+                r = conn_read(&sc->conn);
                 if (r < 0 && r != -EAGAIN) {
                         server_conn_drop(sc, r == -E2BIG      ? "too many descriptors in one message"
                                              : r == -EMSGSIZE ? "message exceeds the maximum message size"
@@ -1301,8 +1295,8 @@ int varlink_client_new_from_fd(int fd, VarlinkClient **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
-        /* Blocking: the synchronous client waits in recvmsg() (bounded by SO_RCVTIMEO); every other
-         * I/O passes MSG_DONTWAIT, and an asynchronous client turns O_NONBLOCK on. */
+        /* Every read and write passes MSG_DONTWAIT (the synchronous client waits in poll()), and
+         * an asynchronous client turns O_NONBLOCK on. */
         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
         conn_init(&c->conn, fd);
         *ret = c;
@@ -1360,11 +1354,7 @@ VarlinkClient *varlink_client_free(VarlinkClient *c)
 
 void varlink_client_set_timeout(VarlinkClient *c, uint64_t usec)
 {
-        struct timeval tv = { .tv_sec = (time_t) (usec / USEC_PER_SEC),
-                              .tv_usec = (suseconds_t) (usec % USEC_PER_SEC) };
-
         c->timeout_usec = usec;
-        (void) setsockopt(c->conn.fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 int varlink_client_fd(const VarlinkClient *c)
@@ -1529,11 +1519,19 @@ int varlink_client_read(VarlinkClient *c, VarlinkReply *ret)
                         r = -ECONNRESET;
                         break;
                 }
-                /* One blocking recvmsg() (SO_RCVTIMEO bounds it) rather than a non-blocking try,
-                 * a poll() and another try: the reply is the next thing the peer sends. */
-                r = conn_read(&c->conn, true);
+                /* poll() first, then one non-blocking recvmsg(): the reply is not there yet, since
+                 * we just sent its call. Not a blocking recvmsg(): its sleep on the socket's wait
+                 * queue is ended by any wakeup, and the server's read of our call (the kernel
+                 * frees our send buffer: EPOLLOUT) woke us once per call before the reply existed;
+                 * poll() sleeps for POLLIN only. bench-scache: 4.0 context switches per save+find
+                 * pair instead of 5.4, and less CPU per pair. A new deadline per wait: the
+                 * timeout bounds the peer's silence. */
+                r = client_wait(c, POLLIN, client_deadline(c));
+                if (r < 0)
+                        break;
+                r = conn_read(&c->conn);
                 if (r == -EAGAIN)
-                        continue;       /* EINTR */
+                        continue;
                 if (r < 0)
                         break;
         }
@@ -1592,7 +1590,7 @@ static int client_io(sd_event_source *source, int fd, uint32_t revents, void *us
                 }
         }
         if (revents & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-                r = conn_read(&c->conn, false);
+                r = conn_read(&c->conn);
                 if (r < 0 && r != -EAGAIN) {
                         client_fail(c, r);
                         goto out;

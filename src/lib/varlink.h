@@ -198,8 +198,9 @@ VarlinkClient *varlink_client_free(VarlinkClient *c);
 void varlink_client_set_timeout(VarlinkClient *c, uint64_t usec);
 int varlink_client_fd(const VarlinkClient *c);
 
-/* Synchronous use: send calls (pipelining allowed), then read their replies in order. FDS are
- * duplicated; the caller keeps its own. PARAMETERS are taken over (NULL: {}). */
+/* Synchronous use: send calls (pipelining allowed), then read their replies in order. FDS are sent
+ * as they are (the call is written before send returns); the caller keeps its own. PARAMETERS
+ * are taken over (NULL: {}). */
 int varlink_client_send(VarlinkClient *c, const char *method, json_t *parameters, const int *fds, size_t n_fds,
                         unsigned flags);
 int varlink_client_read(VarlinkClient *c, VarlinkReply *ret);
