@@ -236,6 +236,33 @@ void qmgr_queue_maybe_free(QmgrQueue *queue)
         free(queue);
 }
 
+/* queue_clog_warn - qmgr_entry_create's warning when one destination holds more than a fifth
+ * of the active queue, at most once per qmgr_clog_warn_time, with Postfix's hints */
+static void queue_clog_warn(QmgrQueue *queue)
+{
+        QmgrTransport *t = queue->transport;
+        Qmgr *q = t->qmgr;
+        int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
+        size_t entries = queue->todo.n + queue->busy_list.n;
+
+        if (q->clog_warn_time <= 0 || (int64_t) entries <= q->message_active_limit / 5 ||
+            queue->clog_warned > now)
+                return;
+        log_warning("mail for %s is using up %zu of %lld active queue entries", queue->nexthop, entries,
+                    (long long) q->message_active_limit);
+        log_warning("this may slow down other mail deliveries");
+        if (t->params.limit > 0 && t->params.limit <= queue->window.window)
+                log_warning("you may need to increase the main.cf %s_destination_concurrency_limit from %d",
+                            t->name, t->params.limit);
+        else {
+                log_warning("you may need to reduce %s connect and helo timeouts", t->name);
+                log_warning("so that tern quickly skips unavailable hosts");
+                log_warning("you may need to increase the main.cf minimal_backoff_time and maximal_backoff_time");
+                log_warning("so that tern wastes less time on undeliverable mail");
+        }
+        queue->clog_warned = now + q->clog_warn_time;
+}
+
 int qmgr_entry_new(QmgrQueue *queue, QmgrMessage *m, size_t limit, QmgrEntry **ret)
 {
         QmgrEntry *e = calloc(1, sizeof(*e));
@@ -252,6 +279,7 @@ int qmgr_entry_new(QmgrQueue *queue, QmgrMessage *m, size_t limit, QmgrEntry **r
         LIST_APPEND(queue, queue->todo, e);
         queue->transport->todo++;
         m->refcount++;
+        queue_clog_warn(queue);
         *ret = e;
         return 0;
 }

@@ -132,7 +132,7 @@ struct QmgrQueue {
         bool suspended;
         bool conn_load, conn_store;     /* connection cache hints (§3.9) */
         int64_t last_done_usec;
-        int64_t clog_warned;            /* when the last clog warning was logged */
+        int64_t clog_warned;            /* no clog warning before this time (epoch seconds) */
         LIST_FIELDS(QmgrQueue, rr);     /* the transport's round-robin list */
 };
 

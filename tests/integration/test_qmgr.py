@@ -359,6 +359,20 @@ class TestScheduling(QmgrTestCase):
         self.wait_queue_empty(("incoming", "active", "deferred"), timeout=120)
 
 
+class TestClog(QmgrTestCase):
+    TRANSPORT = [("defer.test", "retry:4.2.2 mailbox full")]
+    SETTINGS = [("qmgr_message_active_limit", "50")]
+
+    def test_clog_warning_once(self):
+        # no discard agent: entries pile up for one destination until its transport is found dead
+        self.start_qmgr()
+        self.enqueue(self.template(rcpts=("user@dest.test",)), 30)
+        self.wait_log(r"tern/qmgr: warning: mail for dest\.test is using up \d+ of 50 active queue entries$")
+        self.wait_log(r"tern/qmgr: warning: this may slow down other mail deliveries$")
+        self.wait_queue_empty()
+        self.assertEqual(len(re.findall(r"is using up", self.stderr())), 1)   # once per qmgr_clog_warn_time
+
+
 class TestAdmin(QmgrTestCase):
     TRANSPORT = [("defer.test", "retry:4.2.2 mailbox full")]
 
