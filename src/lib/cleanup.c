@@ -7,6 +7,7 @@
  * QueueBuf (queue-file.h), laid out as Postfix's cleanup writes it:
  *
  *   C (fixed width, written as zeros, then rewritten with the final values) T A(create_time)
+ *   [W "%15ld" when delay_warning_time is set: when qmgr sends the delay notice]
  *   [F] S [A log_client_name log_client_address log_message_origin log_helo_name
  *   log_protocol_name: smtpd's order, only those set] ([O] R)* M
  *   Received: (2 records) <the message's headers> [Message-Id:] [Date:] [From:] <body> X E
@@ -163,6 +164,7 @@ struct Cleanup {
         size_t recipient_limit;
         unsigned flags;
         uid_t uid;
+        int64_t delay_warning_time;
 
         char *sender; /* qualified; NULL until set */
         char *full_name;
@@ -704,6 +706,7 @@ int cleanup_new(const CleanupOptions *o, Cleanup **ret)
         c = calloc(1, sizeof(*c));
         if (!c)
                 return -ENOMEM;
+        c->delay_warning_time = o->delay_warning_time;
         c->myhostname = strdup_or_null(o->myhostname, &oom);
         c->myorigin = strdup_or_null(o->myorigin, &oom);
         c->log_client_name = strdup_or_null(o->log_client_name, &oom);
@@ -1181,6 +1184,10 @@ static int cleanup_build(Cleanup *c, const char *queue_id, int64_t now_sec, int6
         if ((r = queue_buf_put(out, REC_TYPE_SIZE, size_rec, sizeof(size_rec))) < 0 ||
             (r = queue_buf_putf(out, REC_TYPE_TIME, "%" PRId64 " %" PRId64, now_sec, now_usec)) < 0 ||
             (r = queue_buf_putf(out, REC_TYPE_ATTR, "create_time=%" PRId64, now_sec)) < 0)
+                return r;
+        /* delay_warning_time: the W record says when (cleanup_envelope.c); qmgr rewrites it */
+        if (c->delay_warning_time > 0 &&
+            (r = queue_buf_putf(out, REC_TYPE_WARN, "%15" PRId64, now_sec + c->delay_warning_time)) < 0)
                 return r;
         if (!isempty(c->full_name) &&
             (r = queue_buf_put(out, REC_TYPE_FULL, c->full_name, strlen(c->full_name))) < 0)

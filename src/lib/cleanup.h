@@ -38,6 +38,7 @@ typedef struct CleanupOptions {
         size_t recipient_limit;                 /* 0: none */
         unsigned flags;
         uid_t uid;                              /* the submitting user (SO_PEERCRED) */
+        int64_t delay_warning_time;             /* seconds; > 0: a W record for qmgr's delay notice */
         /* A attributes: NULL to leave out */
         const char *log_client_name, *log_client_address, *log_helo_name, *log_protocol_name;
         const char *log_message_origin;         /* Postfix writes the submitting user's name: "user" */

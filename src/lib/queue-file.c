@@ -502,8 +502,31 @@ static int envelope_record(EnvelopeParser *p, int *state, const QueueRecord *rec
         case REC_TYPE_DONE:
         case REC_TYPE_DRCP:
                 return envelope_add_rcpt(p, rec, reason);
+        case REC_TYPE_WARN: {
+                int64_t f[1] = {};
+                const uint8_t *d = rec->data;
+                size_t sz = rec->size;
+                bool negative;
+
+                /* the first one counts; the data must keep its width to be rewritten in place;
+                 * -1 (sent) is the one negative value written */
+                if (e->warn_offset != 0)
+                        return 0;
+                while (sz > 0 && *d == ' ')
+                        d++, sz--;
+                negative = sz > 0 && *d == '-';
+                if (negative)
+                        d++, sz--;
+                if (rec->size != QUEUE_FILE_WARN_REC_LEN || parse_longs(d, sz, f, 1) != 1) {
+                        *reason = "malformed warning time record (W)";
+                        return -EBADMSG;
+                }
+                e->warn_time = negative ? -f[0] : f[0];
+                e->warn_offset = rec->offset;
+                return 0;
+        }
         default:
-                return 0; /* W V L I > K P r e < i o n: known, no field */
+                return 0; /* V L I > K P r e < i o n: known, no field */
         }
 }
 

@@ -59,6 +59,10 @@ enum {
 #define QUEUE_FILE_LINE_MAX 2048
 /* The C record's fixed width: six "%15ld" fields and five blanks. */
 #define QUEUE_FILE_SIZE_REC_LEN (6 * 15 + 5)
+/* The W record's fixed width ("%15ld": the time of the delay warning, rewritten in place with
+ * -1 once it is sent, so that there is one warning at most) */
+#define QUEUE_FILE_WARN_REC_LEN 15
+
 /* A record's header: type byte and at most 5 varint bytes (lengths fit 32 bits). */
 #define QUEUE_FILE_REC_HDR_MAX 6
 /* Largest record data tern accepts when reading (Postfix's default is far below). */
@@ -127,6 +131,8 @@ typedef struct QueueEnvelope {
         size_t n_rcpts;
         uint64_t content_offset;        /* offset of the first content record (just after M) */
         uint64_t xtra_offset;           /* offset of the X record */
+        int64_t warn_time;              /* W: when the delay warning is due; <= 0 none or sent */
+        uint64_t warn_offset;           /* offset of the W record's type byte, 0: none */
         bool complete;                  /* E seen */
 } QueueEnvelope;
 

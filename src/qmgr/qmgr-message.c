@@ -400,6 +400,8 @@ int qmgr_message_import(Qmgr *q, QueueName from, const char *id, unsigned scan_f
         m->data_offset = (int64_t) qm->envelope.content_offset;
         m->content_length = qm->envelope.size_rec.content_length;
         m->rcpt_total = (uint64_t) qm->envelope.size_rec.rcpt_count;
+        m->warn_time = qm->envelope.warn_time;
+        m->warn_offset = qm->envelope.warn_offset;
         if (qm->st.st_mode & QUEUE_MODE_UNTHROTTLE)
                 m->flags |= QMGR_MSG_FLUSH_EACH | QMGR_MSG_DFXP;
         if (qm->st.st_mode & QUEUE_MODE_EXPIRE)
@@ -580,6 +582,19 @@ static bool message_next_batch(Qmgr *q, QmgrMessage *m)
         }
 }
 
+/* message_warn_sent - rewrite the W record's data in place: no second delay notice */
+static void message_warn_sent(QmgrMessage *m)
+{
+        uint8_t hdr[QUEUE_FILE_REC_HDR_MAX];
+        char data[QUEUE_FILE_WARN_REC_LEN + 1];
+        size_t h = rec_header(REC_TYPE_WARN, QUEUE_FILE_WARN_REC_LEN, hdr);
+
+        snprintf(data, sizeof(data), "%15d", -1);
+        if (pwrite(m->fd, data, QUEUE_FILE_WARN_REC_LEN, (off_t) (m->warn_offset + h)) != QUEUE_FILE_WARN_REC_LEN)
+                log_warning_errno(errno, "%s: cannot mark the delay notice sent: %m", m->id);
+        m->warn_time = -1;
+}
+
 static bool message_expired(Qmgr *q, const QmgrMessage *m, int64_t now)
 {
         int64_t lifetime = isempty(m->sender) ? q->bounce_queue_lifetime : q->maximal_queue_lifetime;
@@ -645,6 +660,10 @@ static void message_complete(Qmgr *q, QmgrMessage *m)
                         if (qmgr_notify_bounce(q, m, true) >= 0)
                                 goto removed;
                 }
+                /* delay_warning_time: one sender delay notice, then W is rewritten to -1 */
+                if (m->warn_time > 0 && m->warn_offset > 0 && now >= m->warn_time &&
+                    qmgr_notify_delay(q, m) >= 0)
+                        message_warn_sent(m);
                 if (fdatasync(m->fd) < 0)
                         log_warning_errno(errno, "%s: cannot sync queue file: %m", m->id);
                 r = queue_store_move(q->store, QUEUE_ACTIVE, m->id, QUEUE_DEFERRED,

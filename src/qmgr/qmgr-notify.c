@@ -260,3 +260,87 @@ finish:
         queue_log_entries_free(entries, n);
         return r;
 }
+
+int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
+{
+        QueueLogEntry *entries = NULL;
+        size_t n = 0;
+        _cleanup_(freep) BounceRecipient *rcpts = NULL;
+        _cleanup_(freep) char *content = NULL, *text = NULL;
+        size_t content_size = 0, text_size = 0;
+        bool headers_only = true;
+        char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
+        int r;
+
+        /* notices are not warned about: the null sender, or a postmaster notice */
+        if (isempty(m->sender) || is_double_bounce_sender(q, m->sender))
+                return 0;
+        r = queue_log_read(q->store, "defer", m->id, &entries, &n);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot read defer log: %m", m->id);
+        if (n == 0) {
+                queue_log_entries_free(entries, n);
+                return 0;
+        }
+        rcpts = calloc(n, sizeof(*rcpts));
+        if (!rcpts) {
+                r = -ENOMEM;
+                goto finish;
+        }
+        for (size_t i = 0; i < n; i++)
+                rcpts[i] = (BounceRecipient) {
+                        .address = entries[i].recipient,
+                        .orig_address = entries[i].original_recipient,
+                        .status = entries[i].status,
+                        .action = "delayed",
+                        .diag_type = entries[i].diag_type,
+                        .diag_text = entries[i].diag_text,
+                        .mta_type = entries[i].mta_type,
+                        .mta_mname = entries[i].mta_mname,
+                        .reason = entries[i].reason,
+                };
+        /* a delay notice carries the original's headers only (bounce_warn_service) */
+        r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
+                            &headers_only);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot read the message for its delay notice: %m", m->id);
+                goto finish;
+        }
+        BounceInput in = {
+                .kind = BOUNCE_DELAYED,
+                .queue_id = m->id,
+                .sender = m->sender,
+                .notify_to = m->sender,
+                .myhostname = q->myhostname,
+                .mail_name = conf_get_string(q->conf, "mail_name"),
+                .arrival_sec = m->arrival_usec / (int64_t) USEC_PER_SEC,
+                .now_sec = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC,
+                .envelope_id = m->envelope_id,
+                .headers_only = true,
+                .delay_warning_sec = q->delay_warning_time,
+                .max_lifetime_sec = q->maximal_queue_lifetime,
+                .recipients = rcpts,
+                .n_recipients = n,
+                .content = content,
+                .content_size = content_size,
+                .size_limit = (size_t) conf_get_int(q->conf, "bounce_size_limit"),
+        };
+        r = bounce_build(&in, &text, &text_size);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot build the delay notification: %m", m->id);
+                goto finish;
+        }
+        r = post_notice(q, "", m->sender, text, text_size, newid);
+        if (r < 0) {
+                log_warning_errno(r, "%s: cannot queue the sender delay notification: %m", m->id);
+                goto finish;
+        }
+        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
+                        "%s: sender delay notification: %s", m->id, newid);
+        r = 0;
+finish:
+        queue_log_entries_free(entries, n);
+        return r;
+}

@@ -99,6 +99,8 @@ struct QmgrMessage {
         int64_t arrival_usec;           /* incoming arrival (T record) */
         int64_t active_usec;            /* when qmgr took it in */
         int64_t data_offset, content_length;
+        int64_t warn_time;              /* W record: delay notice due, <= 0 none or sent */
+        uint64_t warn_offset;           /* its offset, 0: no W record */
         uint64_t rcpt_total;            /* the C record's count */
         size_t rcpt_next;               /* index in the file's recipients where the next read starts */
         size_t rcpts_in_file;           /* recipient records in the file (done or not) */
@@ -271,6 +273,9 @@ int qmgr_trigger(Qmgr *q, const char *const *requests, size_t n, const char **re
 /* qmgr_notify_bounce - the non-delivery notice of M from bounce/ID (or, EXPIRED, defer/ID);
  * 0 sent or nothing to send, < 0 try again later */
 int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired);
+/* qmgr_notify_delay - the sender delay notice of M from defer/ID (delay_warning_time);
+ * 0 sent or nothing to send, < 0 try again on the next pass */
+int qmgr_notify_delay(Qmgr *q, QmgrMessage *m);
 
 /* ---- qmgr.c */
 Qmgr *qmgr_global(void);

@@ -353,6 +353,7 @@ int submission_start(Submitter *s, const SubmissionRequest *req, int fd, Submiss
                          (req->ignore_dots ? CLEANUP_IGNORE_DOTS : 0),
                 .uid = req->uid,
                 .log_message_origin = user,
+                .delay_warning_time = conf_get_time(s->conf, "delay_warning_time"),
         };
         Submission *sub;
         struct stat st;

@@ -263,6 +263,27 @@ class TestFailures(QmgrTestCase):
         self.assertEqual(list(j)[:7], ["queue_name", "queue_id", "arrival_time", "message_size",
                                        "forced_expire", "sender", "recipients"])
 
+    def test_delay_warning_once(self):
+        self.start_agent(DISCARD)
+        self.start_agent(ERROR, "retry")
+        self.start_qmgr()
+        now = int(time.time())
+        ids = self.enqueue(self.template(rcpts=("user@defer.test",), extra=("-w", str(now - 10))))
+        notice = self.wait_log(r"tern/qmgr: %s: sender delay notification: (\w+)$" % ids[0])[0]
+        self.wait_log(r"tern/discard: %s: to=<sender@sender\.test>, .*status=sent" % notice)
+        self.wait_queue_empty()
+        # a second pass defers it again, without a second notice (W was rewritten to -1)
+        self.call("io.tern.Queue.Requeue", {"filter": {"queueIds": ids}})
+        self.wait_log(r"tern/qmgr: %s: from=<sender@sender\.test>, size=\d+, nrcpt=1 \(queue active\)$" % ids[0],
+                      count=2)
+        self.wait_log(r"tern/(retry|error): %s: to=<user@defer\.test>.*status=deferred" % ids[0], count=2)
+        self.wait_queue_empty()
+        self.assertEqual(len(re.findall(r"sender delay notification", self.stderr())), 1)
+        dump = subprocess.run([QUEUE_TOOL, "records", glob.glob(os.path.join(self.spool, "deferred", "*",
+                                                                              ids[0]))[0]],
+                              stdout=subprocess.PIPE, check=True).stdout.decode()
+        self.assertRegex(dump, r"W.*-1")
+
     def test_expiry_returns_to_sender(self):
         self.write_main_cf([("maximal_queue_lifetime", "0"), ("bounce_queue_lifetime", "0")], self.TRANSPORT)
         self.start_agent(DISCARD)

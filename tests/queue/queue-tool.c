@@ -2,7 +2,7 @@
 /*
  * queue-tool.c - write and read queue files with tern's codec, for tests (never installed)
  *
- *   queue-tool write FILE [-t SEC.USEC] [-c CREATE_TIME] [-F FULLNAME] [-f SENDER] [-a NAME=VALUE]...
+ *   queue-tool write FILE [-t SEC.USEC] [-c CREATE_TIME] [-w WARN_TIME] [-F FULLNAME] [-f SENDER] [-a NAME=VALUE]...
  *                         [-o ORIG] [-r RCPT]... [-d RCPT]... [-P RCPT]...   < content
  *   queue-tool dump FILE        the envelope as queue_envelope_parse() sees it (exit 2: invalid)
  *   queue-tool records FILE     every record as rec_next() reads it, from the start
@@ -73,15 +73,18 @@ static int cmd_write(int argc, char **argv)
         const char *attrs[ARGS_MAX], *rcpts[ARGS_MAX], *origs[ARGS_MAX], *appended[ARGS_MAX];
         bool done[ARGS_MAX];
         size_t n_attrs = 0, n_rcpts = 0, n_appended = 0;
-        long long sec = 1700000000, usec = 0, ctime = -1;
+        long long sec = 1700000000, usec = 0, ctime = -1, warn = -1;
         QueueBuf b = {};
         char blank[QUEUE_FILE_SIZE_REC_LEN], ptr[16];
         size_t ptr_at = 0, after_ptr = 0, data_offset, xtra, content_length = 0;
         int opt;
 
         optind = 3;
-        while ((opt = getopt(argc, argv, "t:c:F:f:a:o:r:d:P:")) > 0) {
+        while ((opt = getopt(argc, argv, "t:c:w:F:f:a:o:r:d:P:")) > 0) {
                 switch (opt) {
+                case 'w':
+                        warn = atoll(optarg);
+                        break;
                 case 't':
                         if (sscanf(optarg, "%lld.%lld", &sec, &usec) < 1)
                                 die("-t", -EINVAL);
@@ -124,6 +127,8 @@ static int cmd_write(int argc, char **argv)
         CHECK(queue_buf_put(&b, REC_TYPE_SIZE, blank, sizeof(blank)));
         CHECK(queue_buf_putf(&b, REC_TYPE_TIME, "%lld %lld", sec, usec));
         CHECK(queue_buf_putf(&b, REC_TYPE_ATTR, "create_time=%lld", ctime >= 0 ? ctime : sec));
+        if (warn >= 0)
+                CHECK(queue_buf_putf(&b, REC_TYPE_WARN, "%15lld", warn));
         if (full)
                 CHECK(queue_buf_put(&b, REC_TYPE_FULL, full, strlen(full)));
         CHECK(queue_buf_put(&b, REC_TYPE_FROM, sender, strlen(sender)));

@@ -823,10 +823,46 @@ static void test_content_text_pointers(void **state)
         queue_buf_done(&b);
 }
 
+/* W: the delay warning time, fixed width so that qmgr can rewrite it in place */
+static void test_warn_record(void **state)
+{
+        const Rec with_warn[] = { {REC_TYPE_SIZE, NULL}, {REC_TYPE_TIME, "1700000000 0"},
+                             {REC_TYPE_WARN, "     1700003600"}, {REC_TYPE_FROM, "a@b.example"},
+                             {REC_TYPE_RCPT, "c@d.example"}, {REC_TYPE_MESG, ""}, {REC_TYPE_NORM, "x"},
+                             {REC_TYPE_XTRA, ""}, {REC_TYPE_END, ""}, END_RECS };
+        const Rec narrow[] = { {REC_TYPE_SIZE, NULL}, {REC_TYPE_TIME, "1700000000 0"},
+                               {REC_TYPE_WARN, "1700003600"}, {REC_TYPE_FROM, "a@b.example"},
+                               {REC_TYPE_RCPT, "c@d.example"}, {REC_TYPE_MESG, ""}, {REC_TYPE_XTRA, ""},
+                               {REC_TYPE_END, ""}, END_RECS };
+        const char *reason = NULL;
+        QueueEnvelope env;
+        QueueBuf b;
+
+        build(&b, with_warn);
+        assert_int_equal(queue_envelope_parse(b.data, b.size, &env, &reason), 0);
+        assert_int_equal(env.warn_time, 1700003600);
+        assert_true(env.warn_offset > 0);
+        assert_int_equal(b.data[env.warn_offset], REC_TYPE_WARN);
+        uint64_t at = env.warn_offset;
+        queue_envelope_done(&env);
+        /* rewritten as qmgr does once the notice is sent */
+        memcpy(b.data + at + 2, "             -1", QUEUE_FILE_WARN_REC_LEN);
+        assert_int_equal(queue_envelope_parse(b.data, b.size, &env, &reason), 0);
+        assert_int_equal(env.warn_time, -1);
+        queue_envelope_done(&env);
+        queue_buf_done(&b);
+
+        build(&b, narrow);
+        assert_int_equal(queue_envelope_parse(b.data, b.size, &env, &reason), -EBADMSG);
+        assert_string_equal(reason, "malformed warning time record (W)");
+        queue_buf_done(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_rec_header),
+                cmocka_unit_test(test_warn_record),
                 cmocka_unit_test(test_rec_next_bad_lengths),
                 cmocka_unit_test(test_rec_next_prefixes),
                 cmocka_unit_test(test_size_record),
