@@ -816,7 +816,7 @@ json_t *qmgr_status_json(Qmgr *q)
                                 idle++;
                 }
                 json_t *o = json_pack("{s:s, s:i, s:i, s:i, s:b, s:i}", "name", t->name, "agents", n, "idleAgents",
-                                      idle, "pending", 0, "dead", t->dead, "destinations",
+                                      idle, "pending", (int) t->todo, "dead", t->dead, "destinations",
                                       (int) strmap_size(t->queues));
                 if (o && t->dead && t->reason)
                         json_object_set_new(o, "reason", json_string(t->reason));
