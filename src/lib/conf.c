@@ -2210,3 +2210,16 @@ const char *conf_path(const char *arg)
                 return e;
         return TERN_CONFIG_FILE;
 }
+
+bool conf_user_listed(char *const *list, const char *user)
+{
+        for (char *const *p = list; p && *p; p++) {
+                if (streq(*p, "static:anyone") || streq(*p, "static:all"))
+                        return true;
+                if ((*p)[0] == '!' && streq(*p + 1, user))
+                        return false;
+                if (streq(*p, user))
+                        return true;
+        }
+        return false;
+}

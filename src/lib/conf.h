@@ -79,6 +79,10 @@ uint64_t conf_get_size(const Conf *c, const char *name);        /* bytes */
 /* NULL-terminated vector of the list's elements; owned by the Conf */
 char *const *conf_get_list(const Conf *c, const char *name);
 
+/* conf_user_listed - USER in an authorized_*_users list: "static:anyone" (or static:all),
+ * names, "!name" to refuse; the first match wins, no match refuses */
+bool conf_user_listed(char *const *list, const char *user);
+
 /* The value as written (after joining continuation lines, before expansion), and where it came from */
 const char *conf_get_raw(const Conf *c, const char *name);
 bool conf_is_default(const Conf *c, const char *name);

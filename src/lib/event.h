@@ -87,5 +87,9 @@ void service_status(Service *s, const char *format, ...) _printf_(2, 3);
 void service_hold(Service *s);
 void service_release(Service *s);
 
+/* service_raise_nofile - the soft RLIMIT_NOFILE up to the hard one (daemons that hold many
+ * descriptors: scache's sessions, qmgr's active queue); returns the soft limit in force */
+uint64_t service_raise_nofile(void);
+
 /* service_runtime_path - runtime_directory/NAME, malloc'ed */
 int service_runtime_path(const Conf *c, const char *name, char **ret);

@@ -126,6 +126,36 @@ static int post_notice(Qmgr *q, const char *sender, const char *rcpt, const char
         return r;
 }
 
+/* notice_recipients - the log entries as the notice's recipients, with ACTION */
+static BounceRecipient *notice_recipients(const QueueLogEntry *entries, size_t n, const char *action)
+{
+        BounceRecipient *v = calloc(n, sizeof(*v));
+
+        for (size_t i = 0; v && i < n; i++)
+                v[i] = (BounceRecipient) {
+                        .address = entries[i].recipient,
+                        .orig_address = entries[i].original_recipient,
+                        .status = entries[i].status,
+                        .action = action,
+                        .diag_type = entries[i].diag_type,
+                        .diag_text = entries[i].diag_text,
+                        .mta_type = entries[i].mta_type,
+                        .mta_mname = entries[i].mta_mname,
+                        .reason = entries[i].reason,
+                };
+        return v;
+}
+
+/* mark_logged_done - the recipients of ENTRIES are done with (a returned defer log) */
+static void mark_logged_done(QmgrMessage *m, const QueueLogEntry *entries, size_t n)
+{
+        static const char done = REC_TYPE_DONE;
+
+        for (size_t i = 0; i < n; i++)
+                if (entries[i].offset > 0)
+                        (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
+}
+
 /* is_double_bounce_sender - SENDER is $double_bounce_sender@$myhostname (or unqualified) */
 static bool is_double_bounce_sender(const Qmgr *q, const char *sender)
 {
@@ -161,23 +191,11 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
                 return 0;
         }
 
-        rcpts = calloc(n, sizeof(*rcpts));
+        rcpts = notice_recipients(entries, n, "failed");
         if (!rcpts) {
                 r = -ENOMEM;
                 goto finish;
         }
-        for (size_t i = 0; i < n; i++)
-                rcpts[i] = (BounceRecipient) {
-                        .address = entries[i].recipient,
-                        .orig_address = entries[i].original_recipient,
-                        .status = entries[i].status,
-                        .action = "failed",
-                        .diag_type = entries[i].diag_type,
-                        .diag_text = entries[i].diag_text,
-                        .mta_type = entries[i].mta_type,
-                        .mta_mname = entries[i].mta_mname,
-                        .reason = entries[i].reason,
-                };
 
         r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
                             &headers_only);
@@ -191,12 +209,8 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
         if (is_double_bounce_sender(q, m->sender)) {
                 log_warning_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
                                    "%s: undeliverable postmaster notification discarded", m->id);
-                if (expired) {
-                        static const char done = REC_TYPE_DONE;
-                        for (size_t i = 0; i < n; i++)
-                                if (entries[i].offset > 0)
-                                        (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
-                }
+                if (expired)
+                        mark_logged_done(m, entries, n);
                 (void) queue_log_remove(q->store, log, m->id);
                 r = 0;
                 goto finish;
@@ -248,12 +262,8 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
                         "%s: %s non-delivery notification: %s", m->id, postmaster ? "postmaster" : "sender", newid);
 
         /* the recipients of a returned defer log are done with */
-        if (expired) {
-                static const char done = REC_TYPE_DONE;
-                for (size_t i = 0; i < n; i++)
-                        if (entries[i].offset > 0)
-                                (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
-        }
+        if (expired)
+                mark_logged_done(m, entries, n);
         (void) queue_log_remove(q->store, log, m->id);
         r = 0;
 finish:
@@ -284,23 +294,11 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
                 queue_log_entries_free(entries, n);
                 return 0;
         }
-        rcpts = calloc(n, sizeof(*rcpts));
+        rcpts = notice_recipients(entries, n, "delayed");
         if (!rcpts) {
                 r = -ENOMEM;
                 goto finish;
         }
-        for (size_t i = 0; i < n; i++)
-                rcpts[i] = (BounceRecipient) {
-                        .address = entries[i].recipient,
-                        .orig_address = entries[i].original_recipient,
-                        .status = entries[i].status,
-                        .action = "delayed",
-                        .diag_type = entries[i].diag_type,
-                        .diag_text = entries[i].diag_text,
-                        .mta_type = entries[i].mta_type,
-                        .mta_mname = entries[i].mta_mname,
-                        .reason = entries[i].reason,
-                };
         /* a delay notice carries the original's headers only (bounce_warn_service) */
         r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
                             &headers_only);

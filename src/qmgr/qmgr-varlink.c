@@ -20,19 +20,6 @@
 #include "qmgr-varlink.h"
 #include "varlink-idl.h"
 
-static bool user_listed(char *const *list, const char *user)
-{
-        for (char *const *p = list; p && *p; p++) {
-                if (streq(*p, "static:anyone") || streq(*p, "static:all"))
-                        return true;
-                if ((*p)[0] == '!' && streq(*p + 1, user))
-                        return false;
-                if (streq(*p, user))
-                        return true;
-        }
-        return false;
-}
-
 static const char *peer_name(const struct ucred *peer, char buf[static 32])
 {
         struct passwd *pw = peer ? getpwuid(peer->uid) : NULL;
@@ -169,7 +156,7 @@ static int method_list(VarlinkCall *call, json_t *parameters, unsigned flags, vo
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
                 return r;
-        if (!user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
+        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
                 return not_authorized(call, "list the queue");
         if (decode_filter(call, p.filter, &f) > 0)
                 return 0;
@@ -267,7 +254,7 @@ static int method_summary(VarlinkCall *call, json_t *parameters, unsigned flags,
         r = varlink_dispatch(call, parameters, fields, NULL);
         if (r < 0)
                 return r;
-        if (!user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
+        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
                 return not_authorized(call, "summarize the queue");
         r = qmgr_admin_summary(q, &j);
         if (r < 0)

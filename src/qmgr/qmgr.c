@@ -59,20 +59,6 @@ void qmgr_log_fields_id(const char *id, char buf[], size_t size)
         snprintf(buf, size, "TERN_QUEUE_ID=%s", id);
 }
 
-static uint64_t raise_nofile(void)
-{
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 1024;
-        if (rl.rlim_cur < rl.rlim_max) {
-                struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
-                if (setrlimit(RLIMIT_NOFILE, &want) >= 0)
-                        rl = want;
-        }
-        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
-}
-
 typedef struct Ids {
         char (*v)[QUEUE_ID_MAX];
         size_t n, alloc;
@@ -155,7 +141,7 @@ static int qmgr_setup(Service *s, void *userdata)
         }
         if (q->queue_run_delay <= 0)
                 q->queue_run_delay = 1;
-        nofile = raise_nofile();
+        nofile = service_raise_nofile();
         if (nofile != UINT64_MAX && (uint64_t) q->message_active_limit + QMGR_FD_RESERVE > nofile) {
                 int64_t lim = nofile > 2 * QMGR_FD_RESERVE ? (int64_t) (nofile - QMGR_FD_RESERVE) : (int64_t) nofile / 2;
                 log_warning("RLIMIT_NOFILE %llu: lowering qmgr_message_active_limit to %lld",

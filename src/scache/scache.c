@@ -86,21 +86,6 @@ static int on_status(sd_event_source *source, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* raise_nofile - the soft RLIMIT_NOFILE up to the hard one; returns the soft limit in force */
-static uint64_t raise_nofile(void)
-{
-        struct rlimit rl;
-
-        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-                return 1024;
-        if (rl.rlim_cur < rl.rlim_max) {
-                struct rlimit want = { .rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max };
-                if (setrlimit(RLIMIT_NOFILE, &want) >= 0)
-                        rl = want;
-        }
-        return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t) rl.rlim_cur;
-}
-
 static int scache_setup(Service *s, void *userdata)
 {
         Scache *c = userdata;
@@ -114,7 +99,7 @@ static int scache_setup(Service *s, void *userdata)
         c->status_interval =
                 (uint64_t) conf_get_time(conf, "connection_cache_status_update_time") * USEC_PER_SEC;
 
-        nofile = raise_nofile();
+        nofile = service_raise_nofile();
         c->max_sessions = SCACHE_SESSIONS_MAX;
         if (nofile < (uint64_t) SCACHE_FD_RESERVE * 2)
                 c->max_sessions = MIN(c->max_sessions, (size_t) (nofile / 2));

@@ -477,19 +477,6 @@ uint64_t submission_size(const Submission *sub)
         return cleanup_content_size(sub->cleanup);
 }
 
-bool submit_user_authorized(char *const *list, const char *user)
-{
-        for (char *const *p = list; p && *p; p++) {
-                if (streq(*p, "static:anyone") || streq(*p, "static:all"))
-                        return true;
-                if ((*p)[0] == '!' && streq(*p + 1, user))
-                        return false;
-                if (streq(*p, user))
-                        return true;
-        }
-        return false;
-}
-
 int submitter_new(sd_event *event, const Conf *conf, Submitter **ret)
 {
         Submitter *s;

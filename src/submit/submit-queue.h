@@ -60,5 +60,4 @@ size_t submission_n_recipients(const Submission *sub);
 const char *submission_recipient(const Submission *sub, size_t i);
 uint64_t submission_size(const Submission *sub);
 
-/* authorized_submit_users: "static:anyone", user names, "!name"; first match wins */
-bool submit_user_authorized(char *const *list, const char *user);
+

@@ -150,7 +150,7 @@ static int method_submit(VarlinkCall *call, json_t *parameters, unsigned flags, 
                 snprintf(user, sizeof(user), "%s", res->pw_name);
         else
                 snprintf(user, sizeof(user), "%u", (unsigned) peer->uid);
-        if (!submit_user_authorized(ctx->authorized_users, user)) {
+        if (!conf_user_listed(ctx->authorized_users, user)) {
                 log_warning("uid=%u (%s): not authorized to submit mail (authorized_submit_users)",
                             (unsigned) peer->uid, user);
                 return varlink_call_error(call, "io.tern.Submit.NotAuthorized",

@@ -310,7 +310,7 @@ static void test_authorized_users(void **state)
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
-                bool got = submit_user_authorized((char *const *) cases[i].list, cases[i].user);
+                bool got = conf_user_listed((char *const *) cases[i].list, cases[i].user);
                 if (got != cases[i].want)
                         fail_msg("case %zu (%s): got %d want %d", i, cases[i].user, got, cases[i].want);
         }
