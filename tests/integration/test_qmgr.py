@@ -25,6 +25,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -342,6 +343,67 @@ class TestFailures(QmgrTestCase):
             self.call("io.tern.Qmgr.Trigger", {"requests": ["flushDead"]})
         self.wait_queue_empty()
         self.assertEqual(len(self.files("deferred")), 3)
+
+
+class TestBadInput(QmgrTestCase):
+    TRANSPORT = [("agent.test", "testagent:"), ("defer.test", "retry:4.2.2 mailbox full")]
+    SETTINGS = [("daemon_timeout", "2s")]
+
+    def test_hanging_agent_given_up(self):
+        # the agent's own watchdog (its daemon_timeout) would end the call first: give it longer
+        with open(self.conf_path, "a") as f:
+            f.write("\n[testagent]\ndaemon_timeout = 100s\n")
+        self.start_agent(TESTAGENT, "testagent")
+        self.start_qmgr()
+        ids = self.enqueue(self.template(rcpts=("hang@agent.test",)))
+        self.wait_log(r"tern/qmgr: warning: %s: timeout receiving delivery status from transport: testagent$"
+                      % ids[0])
+        self.wait_log(r"tern/qmgr: %s: to=<hang@agent\.test>, relay=none, .*dsn=4\.3\.0, status=deferred "
+                      r"\(unknown mail transport error\)$" % ids[0])
+        self.wait_queue_empty()
+        self.assertEqual(self.files("deferred"), ids)
+        # qmgr goes on serving
+        self.assertIn("transports", self.call("io.tern.Qmgr.Status"))
+
+    def test_file_not_ready_waits(self):
+        self.start_agent(DISCARD)
+        os.makedirs(os.path.join(self.spool, "incoming"), exist_ok=True)
+        self.start_qmgr()
+        ids = self.enqueue(self.template(rcpts=("user@dest.test",)))
+        self.wait_log(r"%s: removed$" % ids[0])
+        # a writer that has not finished: mode 0600, not 0700; qmgr leaves it alone
+        path = os.path.join(self.spool, "incoming", "4Yc2Xz1x2Wz9nrd")
+        with open(self.template(rcpts=("late@dest.test",)), "rb") as f:
+            data = f.read()
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chmod(path, 0o600)
+        self.call("io.tern.Qmgr.Trigger", {"requests": ["incoming"]})
+        st = self.call("io.tern.Qmgr.Status")
+        self.assertEqual(st["messages"], 0)
+        self.assertTrue(os.path.exists(path))
+        # made ready: taken on the next scan
+        os.chmod(path, 0o700)
+        self.call("io.tern.Qmgr.Trigger", {"requests": ["incoming"]})
+        self.wait_log(r"4Yc2Xz1x2Wz9nrd: removed$")
+
+    def test_deferred_directory_gone_loses_nothing(self):
+        self.start_agent(ERROR, "retry")
+        q = self.start_qmgr()
+        ids = self.enqueue(self.template(rcpts=("user@defer.test",)))
+        self.wait_queue_empty()
+        shutil.rmtree(os.path.join(self.spool, "deferred"))
+        ids += self.enqueue(self.template(rcpts=("user@defer.test",)))
+        self.wait_log(r"tern/(retry|error): %s: to=<user@defer\.test>.*status=deferred" % ids[1])
+        self.assertTrue(wait_until(lambda: not self.files("incoming"), 10))
+        # wherever it is now, the message is still in the spool, and qmgr still serves
+        self.assertIn("transports", self.call("io.tern.Qmgr.Status"))
+        self.assertIn(ids[1], self.files("active") + self.files("deferred"))
+        q.stop()
+        self.start_qmgr()
+        self.call("io.tern.Qmgr.Trigger", {"requests": ["all", "deferred"]})
+        self.wait_log(r"tern/qmgr: %s: from=<sender@sender\.test>, size=\d+, nrcpt=1 \(queue active\)$" % ids[1],
+                      count=2)
 
 
 class TestScheduling(QmgrTestCase):
