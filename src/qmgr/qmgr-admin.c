@@ -797,7 +797,7 @@ static int64_t count_files(Qmgr *q, QueueName queue)
 {
         int64_t n = 0;
 
-        (void) queue_store_scan(q->store, queue, count_one, &n);
+        (void) queue_store_list(q->store, queue, count_one, &n);
         return n;
 }
 
@@ -838,16 +838,16 @@ json_t *qmgr_status_json(Qmgr *q)
                 }
         }
         counts = json_pack("{s:I, s:I, s:I, s:I, s:I}",
-                           "incoming", (json_int_t) q->scans[QMGR_SCAN_INCOMING].files_seen,
+                           "incoming", (json_int_t) count_files(q, QUEUE_INCOMING),
                            "active", (json_int_t) q->active.n,
-                           "deferred", (json_int_t) q->scans[QMGR_SCAN_DEFERRED].files_seen,
+                           "deferred", (json_int_t) count_files(q, QUEUE_DEFERRED),
                            "hold", (json_int_t) count_files(q, QUEUE_HOLD),
                            "corrupt", (json_int_t) count_files(q, QUEUE_CORRUPT));
-        scans = json_pack("{s:{s:b, s:I, s:I}, s:{s:b, s:I, s:I}}",
+        scans = json_pack("{s:{s:b, s:I, s:I, s:I}, s:{s:b, s:I, s:I, s:I}}",
                           "incoming", "running", q->scans[0].running, "position", (json_int_t) q->scans[0].pos, "files",
-                          (json_int_t) q->scans[0].n_names,
+                          (json_int_t) q->scans[0].n_names, "lastFiles", (json_int_t) q->scans[0].files_seen,
                           "deferred", "running", q->scans[1].running, "position", (json_int_t) q->scans[1].pos, "files",
-                          (json_int_t) q->scans[1].n_names);
+                          (json_int_t) q->scans[1].n_names, "lastFiles", (json_int_t) q->scans[1].files_seen);
         return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
                          "queues", counts ? counts : json_object(),
                          "messages", (json_int_t) q->active.n,
