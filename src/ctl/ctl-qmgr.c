@@ -34,10 +34,12 @@ static const TriggerRequest requests[] = {
 /* trigger_name - the IDL's name for a request word: "deferred", "D", "flush-dead" */
 static const char *trigger_name(const char *word)
 {
+        bool letter = word[0] != '\0' && word[1] == '\0';
+
         for (size_t i = 0; i < ELEMENTSOF(requests); i++)
-                if (streq(word, requests[i].name) || (word[0] == requests[i].letter && word[1] == '\0'))
+                if (letter ? word[0] == requests[i].letter : streq(word, requests[i].name))
                         return requests[i].name;
-        if (streq(word, "flush-dead"))
+        if (!letter && streq(word, "flush-dead"))
                 return "flushDead";
         return NULL;
 }
