@@ -318,59 +318,128 @@ static int collect_id(QueueStore *s, QueueName queue, const char *id, const stru
         return 0;
 }
 
-/* for_each_item - every file of the queues the filter can match, decoded */
+/* A walk over the files of the queues a filter can match, in showq's order, a few at a time:
+ * each queue's names are listed when the walk reaches it (names only), each file is read (when
+ * the filter or the caller needs its envelope) as the walk passes it. */
 typedef int (*ItemFn)(Qmgr *q, Item *it, void *userdata);
 
+struct QmgrWalk {
+        Qmgr *q;
+        QmgrFilter f;
+        bool need_envelope;
+        QueueName queues[_QUEUE_MAX];
+        size_t nq, k;                   /* queue being walked */
+        Collect c;                      /* its names, listed when k reaches it */
+        bool listed;
+        size_t i;                       /* next name */
+};
+
+static int walk_new(Qmgr *q, const QmgrFilter *f, bool with_corrupt, bool need_envelope, QmgrWalk **ret)
+{
+        QmgrWalk *w = calloc(1, sizeof(*w));
+
+        if (!w)
+                return -ENOMEM;
+        w->q = q;
+        w->f = *f;
+        w->need_envelope = need_envelope || filter_needs_envelope(f);
+        for (size_t i = 0; i < ELEMENTSOF(list_order); i++)
+                w->queues[w->nq++] = list_order[i];
+        if (with_corrupt || f->queue == QUEUE_CORRUPT)
+                w->queues[w->nq++] = QUEUE_CORRUPT;
+        *ret = w;
+        return 0;
+}
+
+static QmgrWalk *walk_free(QmgrWalk *w)
+{
+        if (w) {
+                free(w->c.ids);
+                free(w);
+        }
+        return NULL;
+}
+
+/* walk_list - the names of the queue the walk has reached */
+static int walk_list(QmgrWalk *w)
+{
+        Qmgr *q = w->q;
+        QueueName queue = w->queues[w->k];
+
+        w->c = (Collect) {};
+        w->i = 0;
+        w->listed = true;
+        if (w->f.queue >= 0 && w->f.queue != queue)
+                return 0;
+        if (w->f.queue_ids && json_array_size(w->f.queue_ids) < 64) {
+                /* by ID: look the few up instead of listing the directory */
+                size_t i;
+                json_t *e;
+                json_array_foreach(w->f.queue_ids, i, e) {
+                        struct stat st;
+                        if (queue_store_stat(q->store, queue, json_string_value(e), &st) >= 0 &&
+                            collect_id(q->store, queue, json_string_value(e), &st, &w->c) < 0)
+                                return -ENOMEM;
+                }
+                return 0;
+        }
+        return queue_store_list(q->store, queue, collect_id, &w->c);
+}
+
+/* walk_next - FN for at most MAX more matching files; 1: more to come, 0: the walk is over */
+static int walk_next(QmgrWalk *w, size_t max, ItemFn fn, void *userdata)
+{
+        int64_t now = qmgr_now_usec(w->q) / (int64_t) USEC_PER_SEC;
+        size_t done = 0;
+        int r;
+
+        while (w->k < w->nq) {
+                if (!w->listed) {
+                        r = walk_list(w);
+                        if (r < 0)
+                                return r;
+                }
+                while (w->i < w->c.n) {
+                        QueueName queue = w->queues[w->k];
+                        const char *id = w->c.ids[w->i++];
+                        Item it = { .queue = queue, .id = id };
+
+                        if (done >= max) {
+                                w->i--;
+                                return 1;
+                        }
+                        if (w->need_envelope && item_load(w->q, queue, id, &it) < 0)
+                                continue;       /* gone meanwhile, or not readable: not listed */
+                        if (item_match(&w->f, &it, now)) {
+                                r = fn(w->q, &it, userdata);
+                                done++;
+                        } else
+                                r = 0;
+                        item_done(&it);
+                        if (r < 0)
+                                return r;
+                }
+                free(w->c.ids);
+                w->c = (Collect) {};
+                w->listed = false;
+                w->k++;
+        }
+        return 0;
+}
+
+/* for_each_item - the whole walk at once (changes, Summary) */
 static int for_each_item(Qmgr *q, const QmgrFilter *f, bool with_corrupt, bool need_envelope, ItemFn fn,
                          void *userdata)
 {
-        int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
-        QueueName queues[_QUEUE_MAX];
-        size_t nq = 0;
+        QmgrWalk *w = NULL;
         int r;
 
-        for (size_t i = 0; i < ELEMENTSOF(list_order); i++)
-                queues[nq++] = list_order[i];
-        if (with_corrupt || f->queue == QUEUE_CORRUPT)
-                queues[nq++] = QUEUE_CORRUPT;
-
-        for (size_t k = 0; k < nq; k++) {
-                Collect c = {};
-                if (f->queue >= 0 && f->queue != queues[k])
-                        continue;
-                if (f->queue_ids && json_array_size(f->queue_ids) < 64) {
-                        /* by ID: look the few up instead of listing the directory */
-                        size_t i;
-                        json_t *e;
-                        json_array_foreach(f->queue_ids, i, e) {
-                                struct stat st;
-                                if (queue_store_stat(q->store, queues[k], json_string_value(e), &st) >= 0)
-                                        (void) collect_id(q->store, queues[k], json_string_value(e), &st, &c);
-                        }
-                } else {
-                        r = queue_store_list(q->store, queues[k], collect_id, &c);
-                        if (r < 0) {
-                                free(c.ids);
-                                return r;
-                        }
-                }
-                for (size_t i = 0; i < c.n; i++) {
-                        Item it = { .queue = queues[k], .id = c.ids[i] };
-                        if ((need_envelope || filter_needs_envelope(f)) && item_load(q, queues[k], c.ids[i], &it) < 0)
-                                continue;       /* gone meanwhile, or not readable: not listed */
-                        if (item_match(f, &it, now)) {
-                                r = fn(q, &it, userdata);
-                                if (r < 0) {
-                                        item_done(&it);
-                                        free(c.ids);
-                                        return r;
-                                }
-                        }
-                        item_done(&it);
-                }
-                free(c.ids);
-        }
-        return 0;
+        r = walk_new(q, f, with_corrupt, need_envelope, &w);
+        if (r < 0)
+                return r;
+        r = walk_next(w, SIZE_MAX, fn, userdata);
+        walk_free(w);
+        return r < 0 ? r : 0;
 }
 
 typedef struct ListCtx {
@@ -388,11 +457,21 @@ static int list_one(Qmgr *q, Item *it, void *userdata)
         return l->fn(m, l->userdata);
 }
 
-int qmgr_admin_list(Qmgr *q, const QmgrFilter *f, QmgrListFn fn, void *userdata)
+int qmgr_lister_new(Qmgr *q, const QmgrFilter *f, QmgrWalk **ret)
+{
+        return walk_new(q, f, false, true, ret);
+}
+
+int qmgr_lister_next(QmgrWalk *w, size_t max, QmgrListFn fn, void *userdata)
 {
         ListCtx l = { fn, userdata };
 
-        return for_each_item(q, f, false, true, list_one, &l);
+        return walk_next(w, max, list_one, &l);
+}
+
+QmgrWalk *qmgr_lister_free(QmgrWalk *w)
+{
+        return walk_free(w);
 }
 
 static json_t *headers_json(const Item *it)

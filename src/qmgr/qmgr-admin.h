@@ -29,9 +29,14 @@ int qmgr_filter_from_json(json_t *j, QmgrFilter *ret, const char **ret_bad);
 /* a filter that selects nothing by itself (no all, no condition): refused for changes */
 bool qmgr_filter_empty(const QmgrFilter *f);
 
-/* qmgr_admin_list - FN gets each matching message's record (and owns it); FN < 0 stops */
+/* A listing a few messages at a time, so that a large queue does not stop deliveries while it is
+ * listed: FN gets each matching message's record (and owns it); FN < 0 stops. The filter's
+ * borrowed strings must outlive the lister. qmgr_lister_next: 1 more to come, 0 done. */
+typedef struct QmgrWalk QmgrWalk;
 typedef int (*QmgrListFn)(json_t *message, void *userdata);
-int qmgr_admin_list(Qmgr *q, const QmgrFilter *f, QmgrListFn fn, void *userdata);
+int qmgr_lister_new(Qmgr *q, const QmgrFilter *f, QmgrWalk **ret);
+int qmgr_lister_next(QmgrWalk *w, size_t max, QmgrListFn fn, void *userdata);
+QmgrWalk *qmgr_lister_free(QmgrWalk *w);
 /* qmgr_admin_show - -ENOENT: no such message */
 int qmgr_admin_show(Qmgr *q, const char *id, json_t **ret);
 /* qmgr_admin_change - apply OP to matching messages; *ret_ids: the IDs it applied to */

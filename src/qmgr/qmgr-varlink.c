@@ -132,11 +132,50 @@ static int decode_filter(VarlinkCall *call, json_t *j, QmgrFilter *f)
         return 1;
 }
 
+/* Messages listed per event-loop pass: deliveries go on between passes. */
+#define LIST_BATCH 256
+
+typedef struct ListJob {
+        VarlinkCall *call;
+        json_t *parameters;             /* holds what the filter borrows */
+        QmgrWalk *walk;
+        sd_event_source *source;
+} ListJob;
+
+static void list_job_free(ListJob *j)
+{
+        sd_event_source_disable_unref(j->source);
+        qmgr_lister_free(j->walk);
+        json_decref(j->parameters);
+        varlink_call_unref(j->call);
+        free(j);
+}
+
 static int list_notify(json_t *message, void *userdata)
 {
         VarlinkCall *call = userdata;
 
         return varlink_call_notify(call, json_pack("{s:o}", "message", message));
+}
+
+static int on_list(sd_event_source *s, void *userdata)
+{
+        ListJob *j = userdata;
+        int r;
+
+        if (!varlink_call_connected(j->call)) {
+                list_job_free(j);       /* the client went away: stop reading files for it */
+                return 0;
+        }
+        r = qmgr_lister_next(j->walk, LIST_BATCH, list_notify, j->call);
+        if (r > 0)
+                return 0;               /* the source stays on: the next batch after other events */
+        if (r < 0)
+                (void) varlink_call_error_errno(j->call, -r);
+        else
+                (void) varlink_call_reply(j->call, NULL);
+        list_job_free(j);
+        return 0;
 }
 
 static int method_list(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)
@@ -150,20 +189,35 @@ static int method_list(VarlinkCall *call, json_t *parameters, unsigned flags, vo
                 {},
         };
         QmgrFilter f;
+        ListJob *j;
         char buf[32];
         int r;
 
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
                 return r;
-        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
+        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"),
+                              peer_name(varlink_call_peer(call), buf)))
                 return not_authorized(call, "list the queue");
         if (decode_filter(call, p.filter, &f) > 0)
                 return 0;
-        r = qmgr_admin_list(q, &f, list_notify, call);
-        if (r < 0)
+
+        j = calloc(1, sizeof(*j));
+        if (!j)
+                return -ENOMEM;
+        r = qmgr_lister_new(q, &f, &j->walk);
+        if (r >= 0)
+                r = sd_event_add_defer(q->event, &j->source, on_list, j);
+        if (r < 0) {
+                list_job_free(j);
                 return r;
-        return varlink_call_reply(call, NULL);
+        }
+        /* below deliveries: a listing never holds up agents' answers */
+        (void) sd_event_source_set_priority(j->source, SD_EVENT_PRIORITY_NORMAL + 20);
+        (void) sd_event_source_set_enabled(j->source, SD_EVENT_ON);
+        j->call = varlink_call_ref(call);
+        j->parameters = json_incref(parameters);
+        return 0;
 }
 
 static int method_show(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)

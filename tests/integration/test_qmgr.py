@@ -497,6 +497,22 @@ class TestAdmin(QmgrTestCase):
         self.assertEqual(e.exception.name, "io.tern.Queue.NoSuchMessage")
 
 
+class TestListing(QmgrTestCase):
+    def test_list_in_batches(self):
+        # more than one batch (256 per event-loop pass), and a filter by recipient
+        ids = set(self.enqueue(self.template(rcpts=("a@one.test",)), 400, queue="hold"))
+        ids |= set(self.enqueue(self.template(rcpts=("b@two.test",)), 200, queue="hold"))
+        self.start_qmgr()
+        listing = [r["message"] for r in self.call_more("io.tern.Queue.List") if "message" in r]
+        self.assertEqual({m["queueId"] for m in listing}, ids)
+        self.assertEqual(len(listing), 600)
+        two = [r["message"] for r in self.call_more("io.tern.Queue.List", {"filter": {"recipient": "B@two.test"}})
+               if "message" in r]
+        self.assertEqual(len(two), 200)
+        p = self.ternctl("queue", "list")
+        self.assertIn("in 600 Requests.", p.stdout.decode())
+
+
 class TestCrash(QmgrTestCase):
     def test_kill9_loses_nothing(self):
         self.start_agent(DISCARD)
