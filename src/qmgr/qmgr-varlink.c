@@ -135,15 +135,22 @@ static int decode_filter(VarlinkCall *call, json_t *j, QmgrFilter *f)
 /* Messages listed per event-loop pass: deliveries go on between passes. */
 #define LIST_BATCH 256
 
-typedef struct ListJob {
+typedef struct ListJob ListJob;
+struct ListJob {
         VarlinkCall *call;
         json_t *parameters;             /* holds what the filter borrows */
         QmgrWalk *walk;
         sd_event_source *source;
-} ListJob;
+        LIST_FIELDS(ListJob, jobs);
+};
+
+/* listings in progress, ended at shutdown */
+static LIST_HEAD(ListJob, list_jobs);
 
 static void list_job_free(ListJob *j)
 {
+        if (j->jobs_prev || j->jobs_next || list_jobs.head == j)
+                LIST_REMOVE(jobs, list_jobs, j);
         sd_event_source_disable_unref(j->source);
         qmgr_lister_free(j->walk);
         json_decref(j->parameters);
@@ -217,7 +224,14 @@ static int method_list(VarlinkCall *call, json_t *parameters, unsigned flags, vo
         (void) sd_event_source_set_enabled(j->source, SD_EVENT_ON);
         j->call = varlink_call_ref(call);
         j->parameters = json_incref(parameters);
+        LIST_APPEND(jobs, list_jobs, j);
         return 0;
+}
+
+void qmgr_varlink_done(void)
+{
+        while (list_jobs.head)
+                list_job_free(list_jobs.head);
 }
 
 static int method_show(VarlinkCall *call, json_t *parameters, unsigned flags, void *userdata)

@@ -6,3 +6,6 @@
 
 extern const VarlinkInterface qmgr_interface;
 extern const VarlinkInterface queue_interface;
+
+/* qmgr_varlink_done - end the listings still in progress (shutdown) */
+void qmgr_varlink_done(void);

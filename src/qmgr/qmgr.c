@@ -178,6 +178,7 @@ static void qmgr_shutdown(Service *s, void *userdata)
         Qmgr *q = userdata;
 
         /* messages in core stay in active/: the next start moves them back to incoming */
+        qmgr_varlink_done();
         qmgr_scan_done(q);
         while (q->transport_rr.head)
                 qmgr_transport_free(q->transport_rr.head);
