@@ -134,22 +134,30 @@ static void out_line(Out *o, const char *s)
         out_add(o, "\n", 1);
 }
 
+/* out_vformat - FORMAT expanded (malloc'ed), or NULL with O's error set */
+_printf_(2, 0) static char *out_vformat(Out *o, const char *format, va_list ap)
+{
+        char *s = NULL;
+
+        if (vasprintf(&s, format, ap) < 0) {
+                if (!o->error)
+                        o->error = -ENOMEM;
+                return NULL;
+        }
+        return s;
+}
+
 _printf_(2, 3) static void out_linef(Out *o, const char *format, ...)
 {
         _cleanup_(freep) char *s = NULL;
         va_list ap;
-        int n;
 
         va_start(ap, format);
-        n = vasprintf(&s, format, ap);
+        s = out_vformat(o, format, ap);
         va_end(ap);
-        if (n < 0) {
-                s = NULL;
-                if (!o->error)
-                        o->error = -ENOMEM;
+        if (!s)
                 return;
-        }
-        out_add(o, s, (size_t) n);
+        out_add(o, s, strlen(s));
         out_add(o, "\n", 1);
 }
 
@@ -340,17 +348,12 @@ _printf_(2, 3) static void wrap_linef(Out *o, const char *format, ...)
 {
         _cleanup_(freep) char *s = NULL;
         va_list ap;
-        int n;
 
         va_start(ap, format);
-        n = vasprintf(&s, format, ap);
+        s = out_vformat(o, format, ap);
         va_end(ap);
-        if (n < 0) {
-                s = NULL;
-                if (!o->error)
-                        o->error = -ENOMEM;
+        if (!s)
                 return;
-        }
         line_wrap(o, s);
 }
 
