@@ -408,10 +408,37 @@ int queue_new(QueueStore *s, QueueNew **ret)
         return 0;
 }
 
+/* write_all - the whole buffer, or -errno */
+static int write_all(int fd, const char *p, size_t n)
+{
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0) {
+                        if (errno == EINTR)
+                                continue;
+                        return -errno;
+                }
+                if (k == 0)
+                        return -EIO;
+                p += k;
+                n -= (size_t) k;
+        }
+        return 0;
+}
+
 /* queue_new_fd - where the writer writes the queue file */
 int queue_new_fd(const QueueNew *n)
 {
         return n ? n->fd : -EBADF;
+}
+
+/* queue_new_write - all of DATA to N's file, or -errno (-ENOSPC on a full disk) */
+int queue_new_write(QueueNew *n, const void *data, size_t size)
+{
+        if (!n)
+                return -EINVAL;
+        return write_all(queue_new_fd(n), data, size);
 }
 
 /* queue_new_id - the ID the file gets at commit */
@@ -692,39 +719,43 @@ QueueMessage *queue_message_free(QueueMessage *m)
         return NULL;
 }
 
-/* queue_message_mark_done - see queue-store.h; the byte at the record's offset must be R (or D:
- * already done, nothing to write) */
+/* queue_file_mark_done - see queue-store.h */
+int queue_file_mark_done(int fd, uint64_t offset)
+{
+        char c;
+        ssize_t k;
+
+        k = pread(fd, &c, 1, (off_t) offset);
+        if (k < 0)
+                return -errno;
+        if (k != 1)
+                return -EBADMSG;
+        if (c == REC_TYPE_DONE)
+                return 0;
+        if (c != REC_TYPE_RCPT)
+                return -EBADMSG;
+        c = REC_TYPE_DONE;
+        k = pwrite(fd, &c, 1, (off_t) offset);
+        if (k < 0)
+                return -errno;
+        return k == 1 ? 1 : -EIO;
+}
+
+/* queue_message_mark_done - see queue-store.h */
 int queue_message_mark_done(QueueMessage *m, size_t i)
 {
         QueueRecipient *rcpt;
-        char c;
-        ssize_t k;
+        int r;
 
         if (!m || i >= m->envelope.n_rcpts)
                 return -EINVAL;
         rcpt = &m->envelope.rcpts[i];
         if (rcpt->offset >= m->size)
                 return -EBADMSG;
-
-        k = pread(m->fd, &c, 1, (off_t) rcpt->offset);
-        if (k < 0)
-                return -errno;
-        if (k != 1)
-                return -EBADMSG;
-        if (c == REC_TYPE_DONE) {
-                rcpt->done = true;
-                return 0;
-        }
-        if (c != REC_TYPE_RCPT)
-                return -EBADMSG;
-
-        c = REC_TYPE_DONE;
-        k = pwrite(m->fd, &c, 1, (off_t) rcpt->offset);
-        if (k < 0)
-                return -errno;
-        if (k != 1)
-                return -EIO;
-        if (fdatasync(m->fd) < 0)
+        r = queue_file_mark_done(m->fd, rcpt->offset);
+        if (r < 0)
+                return r;
+        if (r > 0 && fdatasync(m->fd) < 0)
                 return -errno;
         rcpt->done = true;
         return 0;
@@ -1064,24 +1095,6 @@ static void log_record_format(FILE *f, const QueueLogEntry *e)
 #undef NOT_NULL_EMPTY
 }
 
-/* write_all - the whole buffer, or -errno */
-static int write_all(int fd, const char *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (k == 0)
-                        return -EIO;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
 
 /* queue_log_append - see queue-store.h. A newly created log's directory is fsync'ed too, so that
  * a bounce log survives a crash as its queue file does. */

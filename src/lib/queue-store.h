@@ -77,6 +77,8 @@ typedef struct QueueNew QueueNew;
 int queue_new(QueueStore *s, QueueNew **ret);
 int queue_new_fd(const QueueNew *n);
 const char *queue_new_id(const QueueNew *n);
+/* queue_new_write - all of DATA to the new file, or -errno (-ENOSPC on a full disk) */
+int queue_new_write(QueueNew *n, const void *data, size_t size);
 /* queue_new_abort - remove the temporary file; also what queue_new_free() does to an uncommitted one */
 QueueNew *queue_new_free(QueueNew *n);
 
@@ -107,6 +109,10 @@ int queue_message_open(QueueStore *s, QueueName q, const char *id, QueueMessage 
 QueueMessage *queue_message_free(QueueMessage *m);
 /* queue_message_mark_done - overwrite recipient I's R with D, durably (fdatasync) */
 int queue_message_mark_done(QueueMessage *m, size_t i);
+/* queue_file_mark_done - overwrite the R record at OFFSET of the queue file FD with D, not
+ * synced (the caller syncs once for many): 1 written, 0 already D, -EBADMSG when the byte
+ * there is neither (a wrong offset never overwrites anything else) */
+int queue_file_mark_done(int fd, uint64_t offset);
 
 /*
  * queue_store_move - rename ID from queue FROM to queue TO (hashed path as TO needs); with

@@ -482,13 +482,13 @@ int qmgr_message_apply(QmgrMessage *m, const size_t *rcpts, const QmgrOutcome *o
         /* 2. done marks (made durable before the file goes back to deferred, see above) */
         for (size_t i = 0; i < n; i++) {
                 QmgrRcpt *rc = &m->rcpts[rcpts[i]];
-                static const char done = REC_TYPE_DONE;
                 if (out[i].status == DELIVERY_DEFERRED) {
                         m->flags |= QMGR_MSG_DEFERRED;
                         continue;
                 }
-                if (pwrite(m->fd, &done, 1, (off_t) rc->offset) != 1) {
-                        log_warning_errno(errno, "%s: cannot mark recipient done: %m", m->id);
+                r = queue_file_mark_done(m->fd, rc->offset);
+                if (r < 0) {
+                        log_warning_errno(r, "%s: cannot mark recipient done: %m", m->id);
                         m->flags |= QMGR_MSG_DEFERRED;
                 }
         }

@@ -32,22 +32,6 @@
 #include "macro.h"
 #include "qmgr.h"
 
-/* write_all - the whole buffer, or -errno */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* message_content - the original's text for part 3: whole up to bounce_size_limit, else headers */
 static int message_content(QmgrMessage *m, size_t limit, char **ret, size_t *ret_size, bool *ret_headers_only)
 {
@@ -115,7 +99,7 @@ static int post_notice(Qmgr *q, const char *sender, const char *rcpt, const char
                 r = cleanup_finish(cl, queue_new_id(qn), ts.tv_sec, ts.tv_nsec / 1000, &buf);
         }
         if (r >= 0)
-                r = write_all(queue_new_fd(qn), buf.data, buf.size);
+                r = queue_new_write(qn, buf.data, buf.size);
         if (r >= 0)
                 r = queue_store_commit(q->store, &qn, 1, NULL);
         if (r >= 0)
@@ -149,11 +133,10 @@ static BounceRecipient *notice_recipients(const QueueLogEntry *entries, size_t n
 /* mark_logged_done - the recipients of ENTRIES are done with (a returned defer log) */
 static void mark_logged_done(QmgrMessage *m, const QueueLogEntry *entries, size_t n)
 {
-        static const char done = REC_TYPE_DONE;
-
         for (size_t i = 0; i < n; i++)
-                if (entries[i].offset > 0)
-                        (void) pwrite(m->fd, &done, 1, (off_t) entries[i].offset);
+                if (entries[i].offset > 0 && queue_file_mark_done(m->fd, (uint64_t) entries[i].offset) < 0)
+                        log_warning("%s: defer log offset %lld is not a recipient record", m->id,
+                                    (long long) entries[i].offset);
 }
 
 /* is_double_bounce_sender - SENDER is $double_bounce_sender@$myhostname (or unqualified) */

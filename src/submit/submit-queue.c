@@ -183,21 +183,6 @@ static int on_commit(sd_event_source *source, void *userdata)
         return 0;
 }
 
-/* write_all - the whole buffer, or -errno (-ENOSPC on a full disk) */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0)
-                        return -errno;
-                p += k;
-                n -= (size_t) k;
-        }
-        return 0;
-}
-
 /* finish_input - the message is read: write its queue file and join the batch */
 static void finish_input(Submission *sub)
 {
@@ -226,7 +211,7 @@ static void finish_input(Submission *sub)
         clock_gettime(CLOCK_REALTIME, &ts);
         r = cleanup_finish(sub->cleanup, queue_new_id(sub->qnew), ts.tv_sec, ts.tv_nsec / 1000, &buf);
         if (r >= 0)
-                r = write_all(queue_new_fd(sub->qnew), buf.data, buf.size);
+                r = queue_new_write(sub->qnew, buf.data, buf.size);
         queue_buf_done(&buf);
         if (r < 0) {
                 /* the temporary file goes now, before the client hears of the failure (ENOSPC) */

@@ -477,6 +477,12 @@ static void test_mark_done(void **state)
         assert_int_equal(queue_message_mark_done(m, 2), -EBADMSG);
         assert_int_equal(m->map[m->envelope.rcpts[2].offset], 'w');
         assert_false(m->envelope.rcpts[2].done);
+        /* the unsynced form qmgr uses: 1 written, 0 already done, the same refusal */
+        assert_int_equal(queue_file_mark_done(m->fd, m->envelope.rcpts[0].offset), 1);
+        assert_int_equal(m->map[m->envelope.rcpts[0].offset], 'D');
+        assert_int_equal(queue_file_mark_done(m->fd, m->envelope.rcpts[0].offset), 0);
+        assert_int_equal(queue_file_mark_done(m->fd, m->envelope.rcpts[2].offset), -EBADMSG);
+        assert_int_equal(queue_file_mark_done(m->fd, m->size + 100), -EBADMSG);
         queue_message_free(m);
         queue_store_free(s);
 }
