@@ -32,14 +32,16 @@
 #include "macro.h"
 #include "qmgr.h"
 
-/* message_content - the original's text for part 3: whole up to bounce_size_limit, else headers */
-static int message_content(QmgrMessage *m, size_t limit, char **ret, size_t *ret_size, bool *ret_headers_only)
+/* message_content - the original's text for part 3: the whole message when it fits in LIMIT
+ * bytes (and HEADERS is false), else its headers alone, *ret_headers_only saying which */
+static int message_content(QmgrMessage *m, size_t limit, bool headers, char **ret, size_t *ret_size,
+                           bool *ret_headers_only)
 {
         struct stat st;
         QueueEnvelope env = {};
         const char *reason = NULL;
         void *map;
-        bool truncated = false;
+        bool cut = false, unused;
         int r;
 
         if (fstat(m->fd, &st) < 0)
@@ -51,15 +53,15 @@ static int message_content(QmgrMessage *m, size_t limit, char **ret, size_t *ret
                 return -errno;
         r = queue_envelope_parse(map, (size_t) st.st_size, &env, &reason);
         if (r >= 0) {
-                r = queue_content_text(map, (size_t) st.st_size, &env, limit, false, ret, ret_size, &truncated);
-                if (r >= 0 && truncated) {
-                        free(*ret);
-                        *ret = NULL;
-                        r = queue_content_text(map, (size_t) st.st_size, &env, 0, true, ret, ret_size, &truncated);
+                if (!headers) {
+                        r = queue_content_text(map, (size_t) st.st_size, &env, limit, false, ret, ret_size, &cut);
+                        if (r >= 0 && cut)
+                                *ret = mfree(*ret);
                 }
-                *ret_headers_only = truncated || false;
-                if (r >= 0 && truncated)
-                        *ret_headers_only = true;
+                if (r >= 0 && (headers || cut))
+                        r = queue_content_text(map, (size_t) st.st_size, &env, 0, true, ret, ret_size, &unused);
+                if (r >= 0)
+                        *ret_headers_only = headers || cut;
                 queue_envelope_done(&env);
         }
         munmap(map, (size_t) st.st_size);
@@ -149,16 +151,61 @@ static bool is_double_bounce_sender(const Qmgr *q, const char *sender)
         return sender[l] == '\0' || (sender[l] == '@' && strcasecmp(sender + l + 1, q->myhostname) == 0);
 }
 
+/* notice_queue - the notice of KIND about M for the log ENTRIES, queued from SENDER to TO; the
+ * new queue ID in NEWID. WHAT names it in warnings ("sender non-delivery"). */
+static int notice_queue(Qmgr *q, QmgrMessage *m, BounceKind kind, const QueueLogEntry *entries, size_t n,
+                        const char *sender, const char *to, const char *what, char newid[static QUEUE_ID_MAX])
+{
+        _cleanup_(freep) BounceRecipient *rcpts = NULL;
+        _cleanup_(freep) char *content = NULL, *text = NULL;
+        size_t content_size = 0, text_size = 0, limit = (size_t) conf_get_int(q->conf, "bounce_size_limit");
+        bool headers_only = false;
+        int r;
+
+        rcpts = notice_recipients(entries, n, kind == BOUNCE_DELAYED ? "delayed" : "failed");
+        if (!rcpts)
+                return -ENOMEM;
+        /* delay notices and postmaster copies carry the original's headers only (bounce(8)) */
+        r = message_content(m, limit, kind != BOUNCE_FAILED, &content, &content_size, &headers_only);
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot read the message for its %s notification: %m", m->id,
+                                         what);
+        BounceInput in = {
+                .kind = kind,
+                .queue_id = m->id,
+                .sender = m->sender,
+                .notify_to = to,
+                .myhostname = q->myhostname,
+                .mail_name = conf_get_string(q->conf, "mail_name"),
+                .arrival_sec = m->arrival_usec / (int64_t) USEC_PER_SEC,
+                .now_sec = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC,
+                .envelope_id = m->envelope_id,
+                .headers_only = headers_only,
+                .delay_warning_sec = q->delay_warning_time,
+                .max_lifetime_sec = q->maximal_queue_lifetime,
+                .recipients = rcpts,
+                .n_recipients = n,
+                .content = content,
+                .content_size = content_size,
+                .size_limit = limit,
+        };
+        r = bounce_build(&in, &text, &text_size);
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot build the %s notification: %m", m->id, what);
+        r = post_notice(q, sender, to, text, text_size, newid);
+        if (r < 0)
+                return log_warning_errno(r, "%s: cannot queue the %s notification: %m", m->id, what);
+        return 0;
+}
+
 int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
 {
         const char *log = expired ? "defer" : "bounce";
         QueueLogEntry *entries = NULL;
         size_t n = 0;
-        _cleanup_(freep) BounceRecipient *rcpts = NULL;
-        _cleanup_(freep) char *content = NULL, *text = NULL, *sender_buf = NULL;
-        size_t content_size = 0, text_size = 0;
-        bool headers_only = false, postmaster;
-        const char *notice_sender, *notice_to;
+        _cleanup_(freep) char *sender_buf = NULL;
+        bool postmaster = isempty(m->sender);
+        const char *notice_sender = "", *notice_to = m->sender;
         char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
         int r;
 
@@ -174,75 +221,28 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
                 return 0;
         }
 
-        rcpts = notice_recipients(entries, n, "failed");
-        if (!rcpts) {
-                r = -ENOMEM;
-                goto finish;
-        }
-
-        r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
-                            &headers_only);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot read the message for its notice: %m", m->id);
-                goto finish;
-        }
-
-        /* a postmaster notice that could not be delivered is not returned once more: bounce(8)'s
-         * bounce_notify_service discards it with a warning */
+        snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id);
         if (is_double_bounce_sender(q, m->sender)) {
-                log_warning_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
-                                   "%s: undeliverable postmaster notification discarded", m->id);
-                if (expired)
-                        mark_logged_done(m, entries, n);
-                (void) queue_log_remove(q->store, log, m->id);
-                r = 0;
-                goto finish;
-        }
-
-        postmaster = isempty(m->sender);
-        if (postmaster) {
-                if (asprintf(&sender_buf, "%s@%s", q->double_bounce_sender, q->myhostname) < 0) {
-                        r = -ENOMEM;
-                        goto finish;
-                }
-                notice_sender = sender_buf;
-                notice_to = conf_get_string(q->conf, "2bounce_notice_recipient");
+                /* a postmaster notice that could not be delivered is not returned once more:
+                 * bounce(8)'s bounce_notify_service discards it with a warning */
+                log_warning_fields(LOG_FIELDS(f), "%s: undeliverable postmaster notification discarded", m->id);
         } else {
-                notice_sender = "";
-                notice_to = m->sender;
+                if (postmaster) {
+                        if (asprintf(&sender_buf, "%s@%s", q->double_bounce_sender, q->myhostname) < 0) {
+                                sender_buf = NULL;
+                                r = -ENOMEM;
+                                goto finish;
+                        }
+                        notice_sender = sender_buf;
+                        notice_to = conf_get_string(q->conf, "2bounce_notice_recipient");
+                }
+                r = notice_queue(q, m, postmaster ? BOUNCE_POSTMASTER : BOUNCE_FAILED, entries, n, notice_sender,
+                                 notice_to, postmaster ? "postmaster non-delivery" : "sender non-delivery", newid);
+                if (r < 0)
+                        goto finish;
+                log_info_fields(LOG_FIELDS(f), "%s: %s non-delivery notification: %s", m->id,
+                                postmaster ? "postmaster" : "sender", newid);
         }
-
-        BounceInput in = {
-                .kind = postmaster ? BOUNCE_POSTMASTER : BOUNCE_FAILED,
-                .queue_id = m->id,
-                .sender = m->sender,
-                .notify_to = notice_to,
-                .myhostname = q->myhostname,
-                .mail_name = conf_get_string(q->conf, "mail_name"),
-                .arrival_sec = m->arrival_usec / (int64_t) USEC_PER_SEC,
-                .now_sec = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC,
-                .envelope_id = m->envelope_id,
-                .headers_only = headers_only || postmaster,
-                .recipients = rcpts,
-                .n_recipients = n,
-                .content = content,
-                .content_size = content_size,
-                .size_limit = (size_t) conf_get_int(q->conf, "bounce_size_limit"),
-        };
-        r = bounce_build(&in, &text, &text_size);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot build the non-delivery notification: %m", m->id);
-                goto finish;
-        }
-
-        r = post_notice(q, notice_sender, notice_to, text, text_size, newid);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot queue the %s non-delivery notification: %m", m->id,
-                                  postmaster ? "postmaster" : "sender");
-                goto finish;
-        }
-        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
-                        "%s: %s non-delivery notification: %s", m->id, postmaster ? "postmaster" : "sender", newid);
 
         /* the recipients of a returned defer log are done with */
         if (expired)
@@ -258,10 +258,6 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
 {
         QueueLogEntry *entries = NULL;
         size_t n = 0;
-        _cleanup_(freep) BounceRecipient *rcpts = NULL;
-        _cleanup_(freep) char *content = NULL, *text = NULL;
-        size_t content_size = 0, text_size = 0;
-        bool headers_only = true;
         char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
         int r;
 
@@ -273,55 +269,12 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
                 return 0;
         if (r < 0)
                 return log_warning_errno(r, "%s: cannot read defer log: %m", m->id);
-        if (n == 0) {
-                queue_log_entries_free(entries, n);
-                return 0;
+        if (n > 0) {
+                r = notice_queue(q, m, BOUNCE_DELAYED, entries, n, "", m->sender, "sender delay", newid);
+                if (r >= 0)
+                        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
+                                        "%s: sender delay notification: %s", m->id, newid);
         }
-        rcpts = notice_recipients(entries, n, "delayed");
-        if (!rcpts) {
-                r = -ENOMEM;
-                goto finish;
-        }
-        /* a delay notice carries the original's headers only (bounce_warn_service) */
-        r = message_content(m, (size_t) conf_get_int(q->conf, "bounce_size_limit"), &content, &content_size,
-                            &headers_only);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot read the message for its delay notice: %m", m->id);
-                goto finish;
-        }
-        BounceInput in = {
-                .kind = BOUNCE_DELAYED,
-                .queue_id = m->id,
-                .sender = m->sender,
-                .notify_to = m->sender,
-                .myhostname = q->myhostname,
-                .mail_name = conf_get_string(q->conf, "mail_name"),
-                .arrival_sec = m->arrival_usec / (int64_t) USEC_PER_SEC,
-                .now_sec = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC,
-                .envelope_id = m->envelope_id,
-                .headers_only = true,
-                .delay_warning_sec = q->delay_warning_time,
-                .max_lifetime_sec = q->maximal_queue_lifetime,
-                .recipients = rcpts,
-                .n_recipients = n,
-                .content = content,
-                .content_size = content_size,
-                .size_limit = (size_t) conf_get_int(q->conf, "bounce_size_limit"),
-        };
-        r = bounce_build(&in, &text, &text_size);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot build the delay notification: %m", m->id);
-                goto finish;
-        }
-        r = post_notice(q, "", m->sender, text, text_size, newid);
-        if (r < 0) {
-                log_warning_errno(r, "%s: cannot queue the sender delay notification: %m", m->id);
-                goto finish;
-        }
-        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
-                        "%s: sender delay notification: %s", m->id, newid);
-        r = 0;
-finish:
         queue_log_entries_free(entries, n);
-        return r;
+        return r < 0 ? r : 0;
 }

@@ -232,6 +232,26 @@ class TestFailures(QmgrTestCase):
         self.wait_queue_empty()
         self.assertFalse(os.path.exists(os.path.join(self.spool, "bounce", ids[0])))
 
+    def test_bounce_of_large_message_returns_headers(self):
+        # over bounce_size_limit: the notice carries the original's headers only, labelled so
+        self.write_main_cf([("bounce_size_limit", "100")],
+                           self.TRANSPORT + [("held.test", "retry:4.2.2 kept for the test")])
+        self.start_agent(ERROR)
+        self.start_agent(ERROR, "retry")
+        self.start_qmgr()
+        body = "Subject: large\nX-Check: original header\n\n" + "a line of the body\n" * 50
+        ids = self.enqueue(self.template(sender="s@held.test", rcpts=("user@bounce.test",), body=body))
+        notice = self.wait_log(r"tern/qmgr: %s: sender non-delivery notification: (\w+)$" % ids[0])[0]
+        self.wait_log(r"tern/(retry|error): %s: to=<s@held\.test>.*status=deferred" % notice)
+        self.wait_queue_empty()
+        path = glob.glob(os.path.join(self.spool, "deferred", "*", notice))[0]
+        records = subprocess.run([QUEUE_TOOL, "records", path], stdout=subprocess.PIPE,
+                                 check=True).stdout.decode()
+        self.assertIn("Content-Type: text/rfc822-headers", records)
+        self.assertNotIn("message/rfc822", records)
+        self.assertIn("X-Check: original header", records)
+        self.assertNotIn("a line of the body", records)
+
     def test_bounce_of_null_sender_goes_to_postmaster(self):
         self.start_agent(DISCARD)
         self.start_agent(ERROR)
