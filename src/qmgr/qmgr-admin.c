@@ -297,27 +297,6 @@ static json_t *item_message_json(Qmgr *q, const Item *it)
         return m;
 }
 
-typedef struct Collect {
-        char (*ids)[QUEUE_ID_MAX];
-        size_t n, alloc;
-} Collect;
-
-static int collect_id(QueueStore *s, QueueName queue, const char *id, const struct stat *st, void *userdata)
-{
-        Collect *c = userdata;
-
-        if (c->n == c->alloc) {
-                size_t na = c->alloc ? c->alloc * 2 : 256;
-                void *nv = reallocarray(c->ids, na, QUEUE_ID_MAX);
-                if (!nv)
-                        return -ENOMEM;
-                c->ids = nv;
-                c->alloc = na;
-        }
-        snprintf(c->ids[c->n++], QUEUE_ID_MAX, "%s", id);
-        return 0;
-}
-
 /* A walk over the files of the queues a filter can match, in showq's order, a few at a time:
  * each queue's names are listed when the walk reaches it (names only), each file is read (when
  * the filter or the caller needs its envelope) as the walk passes it. */
@@ -329,7 +308,7 @@ struct QmgrWalk {
         bool need_envelope;
         QueueName queues[_QUEUE_MAX];
         size_t nq, k;                   /* queue being walked */
-        Collect c;                      /* its names, listed when k reaches it */
+        QmgrIds c;                      /* its names, listed when k reaches it */
         bool listed;
         size_t i;                       /* next name */
 };
@@ -354,7 +333,7 @@ static int walk_new(Qmgr *q, const QmgrFilter *f, bool with_corrupt, bool need_e
 static QmgrWalk *walk_free(QmgrWalk *w)
 {
         if (w) {
-                free(w->c.ids);
+                qmgr_ids_done(&w->c);
                 free(w);
         }
         return NULL;
@@ -366,7 +345,7 @@ static int walk_list(QmgrWalk *w)
         Qmgr *q = w->q;
         QueueName queue = w->queues[w->k];
 
-        w->c = (Collect) {};
+        w->c = (QmgrIds) {};
         w->i = 0;
         w->listed = true;
         if (w->f.queue >= 0 && w->f.queue != queue)
@@ -378,12 +357,12 @@ static int walk_list(QmgrWalk *w)
                 json_array_foreach(w->f.queue_ids, i, e) {
                         struct stat st;
                         if (queue_store_stat(q->store, queue, json_string_value(e), &st) >= 0 &&
-                            collect_id(q->store, queue, json_string_value(e), &st, &w->c) < 0)
+                            qmgr_ids_add(&w->c, json_string_value(e)) < 0)
                                 return -ENOMEM;
                 }
                 return 0;
         }
-        return queue_store_list(q->store, queue, collect_id, &w->c);
+        return qmgr_ids_list(q->store, queue, &w->c);
 }
 
 /* walk_next - FN for at most MAX more matching files; 1: more to come, 0: the walk is over */
@@ -401,7 +380,7 @@ static int walk_next(QmgrWalk *w, size_t max, ItemFn fn, void *userdata)
                 }
                 while (w->i < w->c.n) {
                         QueueName queue = w->queues[w->k];
-                        const char *id = w->c.ids[w->i++];
+                        const char *id = w->c.v[w->i++];
                         Item it = { .queue = queue, .id = id };
 
                         if (done >= max) {
@@ -419,8 +398,7 @@ static int walk_next(QmgrWalk *w, size_t max, ItemFn fn, void *userdata)
                         if (r < 0)
                                 return r;
                 }
-                free(w->c.ids);
-                w->c = (Collect) {};
+                qmgr_ids_done(&w->c);
                 w->listed = false;
                 w->k++;
         }
@@ -572,10 +550,9 @@ typedef struct ChangeCtx {
 
 static void log_admin(const char *id, const char *what)
 {
-        char f[64 + QUEUE_ID_MAX];
+        char f[QMGR_ID_FIELD_MAX];
 
-        snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", id);
-        log_info_fields(LOG_FIELDS(f), "%s: %s", id, what);
+        log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, id)), "%s: %s", id, what);
 }
 
 static int change_one(Qmgr *q, Item *it, void *userdata)
@@ -924,9 +901,9 @@ json_t *qmgr_status_json(Qmgr *q)
                            "corrupt", (json_int_t) count_files(q, QUEUE_CORRUPT));
         scans = json_pack("{s:{s:b, s:I, s:I, s:I}, s:{s:b, s:I, s:I, s:I}}",
                           "incoming", "running", q->scans[0].running, "position", (json_int_t) q->scans[0].pos, "files",
-                          (json_int_t) q->scans[0].n_names, "lastFiles", (json_int_t) q->scans[0].files_seen,
+                          (json_int_t) q->scans[0].names.n, "lastFiles", (json_int_t) q->scans[0].files_seen,
                           "deferred", "running", q->scans[1].running, "position", (json_int_t) q->scans[1].pos, "files",
-                          (json_int_t) q->scans[1].n_names, "lastFiles", (json_int_t) q->scans[1].files_seen);
+                          (json_int_t) q->scans[1].names.n, "lastFiles", (json_int_t) q->scans[1].files_seen);
         return json_pack("{s:o, s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
                          "queues", counts ? counts : json_object(),
                          "messages", (json_int_t) q->active.n,

@@ -197,7 +197,6 @@ static int agent_send(Qmgr *q, QmgrAgent *a, QmgrEntry *e)
                 (void) sd_event_add_time_relative(q->event, &a->timeout, CLOCK_MONOTONIC,
                                                   (uint64_t) q->daemon_timeout * USEC_PER_SEC, USEC_PER_SEC,
                                                   on_timeout, a);
-        q->deliveries++;
         return 0;
 }
 

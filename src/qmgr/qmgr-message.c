@@ -42,7 +42,6 @@
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(QueueMessage *, queue_message_free);
 
-#define QID_FIELD(buf, id) (snprintf((buf), sizeof(buf), "TERN_QUEUE_ID=%s", (id)), (buf))
 
 Qmgr *qmgr_of_message(const QmgrMessage *m)
 {
@@ -336,9 +335,9 @@ finish:
 
 static void log_corrupt(const char *id, const char *from, const char *to)
 {
-        char f[64 + QUEUE_ID_MAX];
+        char f[QMGR_ID_FIELD_MAX];
 
-        log_warning_fields(LOG_FIELDS(QID_FIELD(f, id)), "saving corrupt file \"%s\" from queue \"%s\" to queue \"%s\"",
+        log_warning_fields(LOG_FIELDS(QMGR_ID_FIELD(f, id)), "saving corrupt file \"%s\" from queue \"%s\" to queue \"%s\"",
                            id, from, to);
 }
 
@@ -348,7 +347,7 @@ int qmgr_message_import(Qmgr *q, QueueName from, const char *id, unsigned scan_f
         const char *reason = NULL;
         struct stat st;
         QmgrMessage *m;
-        char f[64 + QUEUE_ID_MAX];
+        char f[QMGR_ID_FIELD_MAX];
         int64_t now = qmgr_now_usec(q);
         int r;
 
@@ -419,13 +418,12 @@ int qmgr_message_import(Qmgr *q, QueueName from, const char *id, unsigned scan_f
                 return r;
         }
         LIST_APPEND(all, q->active, m);
-        q->imported++;
 
         if (qm->st.st_mode & QUEUE_MODE_UNTHROTTLE)
                 (void) queue_store_set_mode(q->store, QUEUE_ACTIVE, id, 0, QUEUE_MODE_UNTHROTTLE);
         (void) queue_log_remove(q->store, "defer", id);
 
-        log_info_fields(LOG_FIELDS(QID_FIELD(f, id)), "%s: from=<%s>, size=%" PRId64 ", nrcpt=%" PRIu64 " (queue active)",
+        log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, id)), "%s: from=<%s>, size=%" PRId64 ", nrcpt=%" PRIu64 " (queue active)",
                         id, m->sender, m->content_length, m->rcpt_total);
 
         m->refcount++;          /* held while the batch is routed */
@@ -443,7 +441,6 @@ int qmgr_message_apply(QmgrMessage *m, const size_t *rcpts, const QmgrOutcome *o
 {
         Qmgr *q = qmgr_of_message(m);
         int64_t now = qmgr_now_usec(q);
-        char f[64 + QUEUE_ID_MAX];
         int r;
 
         /* 1. the logs qmgr keeps, durable before any mark */
@@ -513,7 +510,6 @@ int qmgr_message_apply(QmgrMessage *m, const size_t *rcpts, const QmgrOutcome *o
                 };
                 delivery_log(&l);
         }
-        (void) f;
         return 0;
 }
 
@@ -535,9 +531,9 @@ void qmgr_entry_defer(QmgrEntry *e, const char *dsn, const char *text)
 
 static void log_removed(const char *id)
 {
-        char f[64 + QUEUE_ID_MAX];
+        char f[QMGR_ID_FIELD_MAX];
 
-        log_info_fields(LOG_FIELDS(QID_FIELD(f, id)), "%s: removed", id);
+        log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, id)), "%s: removed", id);
 }
 
 /* message_next_batch - read and route the next batches while the file has more; true when
@@ -608,7 +604,7 @@ static bool message_expired(Qmgr *q, const QmgrMessage *m, int64_t now)
 static void message_complete(Qmgr *q, QmgrMessage *m)
 {
         int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
-        char f[64 + QUEUE_ID_MAX];
+        char f[QMGR_ID_FIELD_MAX];
         bool notice_pending = false;
         int r;
 
@@ -618,7 +614,6 @@ static void message_complete(Qmgr *q, QmgrMessage *m)
                 (void) queue_log_remove(q->store, "defer", m->id);
                 (void) queue_log_remove(q->store, "bounce", m->id);
                 log_removed(m->id);
-                q->removed++;
                 qmgr_message_free(m);
                 return;
         }
@@ -638,14 +633,14 @@ static void message_complete(Qmgr *q, QmgrMessage *m)
         if (m->flags & QMGR_MSG_HOLD) {
                 (void) fdatasync(m->fd);
                 (void) queue_store_move(q->store, QUEUE_ACTIVE, m->id, QUEUE_HOLD, -1);
-                log_info_fields(LOG_FIELDS(QID_FIELD(f, m->id)), "%s: placed on hold", m->id);
+                log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, m->id)), "%s: placed on hold", m->id);
                 qmgr_message_free(m);
                 return;
         }
         if (m->flags & QMGR_MSG_REQUEUE) {
                 (void) fdatasync(m->fd);
                 (void) queue_store_move(q->store, QUEUE_ACTIVE, m->id, QUEUE_INCOMING, now);
-                log_info_fields(LOG_FIELDS(QID_FIELD(f, m->id)), "%s: requeued", m->id);
+                log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, m->id)), "%s: requeued", m->id);
                 qmgr_message_free(m);
                 qmgr_scan_request(q, QMGR_SCAN_INCOMING, QMGR_SCAN_START);
                 return;
@@ -654,7 +649,7 @@ static void message_complete(Qmgr *q, QmgrMessage *m)
         /* 3. deferred recipients: expire, or back to deferred/ */
         if (m->flags & QMGR_MSG_DEFERRED) {
                 if (!notice_pending && message_expired(q, m, now)) {
-                        log_info_fields(LOG_FIELDS(QID_FIELD(f, m->id)), "%s: from=<%s>, status=%s, returned to sender",
+                        log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, m->id)), "%s: from=<%s>, status=%s, returned to sender",
                                         m->id, m->sender,
                                         (m->flags & QMGR_MSG_FORCE_EXPIRE) ? "force-expired" : "expired");
                         if (qmgr_notify_bounce(q, m, true) >= 0)
@@ -683,7 +678,6 @@ removed:
         if (m->flags & QMGR_MSG_DEFERRED)
                 (void) queue_log_remove(q->store, "defer", m->id);
         log_removed(m->id);
-        q->removed++;
         qmgr_message_free(m);
 }
 

@@ -206,7 +206,7 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
         _cleanup_(freep) char *sender_buf = NULL;
         bool postmaster = isempty(m->sender);
         const char *notice_sender = "", *notice_to = m->sender;
-        char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
+        char newid[QUEUE_ID_MAX], f[QMGR_ID_FIELD_MAX];
         int r;
 
         r = queue_log_read(q->store, log, m->id, &entries, &n);
@@ -221,7 +221,7 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired)
                 return 0;
         }
 
-        snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id);
+        QMGR_ID_FIELD(f, m->id);
         if (is_double_bounce_sender(q, m->sender)) {
                 /* a postmaster notice that could not be delivered is not returned once more:
                  * bounce(8)'s bounce_notify_service discards it with a warning */
@@ -258,7 +258,7 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
 {
         QueueLogEntry *entries = NULL;
         size_t n = 0;
-        char newid[QUEUE_ID_MAX], f[64 + QUEUE_ID_MAX];
+        char newid[QUEUE_ID_MAX], f[QMGR_ID_FIELD_MAX];
         int r;
 
         /* notices are not warned about: the null sender, or a postmaster notice */
@@ -272,7 +272,7 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m)
         if (n > 0) {
                 r = notice_queue(q, m, BOUNCE_DELAYED, entries, n, "", m->sender, "sender delay", newid);
                 if (r >= 0)
-                        log_info_fields(LOG_FIELDS((snprintf(f, sizeof(f), "TERN_QUEUE_ID=%s", m->id), f)),
+                        log_info_fields(LOG_FIELDS(QMGR_ID_FIELD(f, m->id)),
                                         "%s: sender delay notification: %s", m->id, newid);
         }
         queue_log_entries_free(entries, n);

@@ -3,7 +3,7 @@
  * qmgr-scan.c - the incoming and deferred scans, the import loop, triggers, inotify
  *
  * What qmgr.c's qmgr_loop/qmgr_trigger_event and qmgr_scan.c do (postfix-semantics.md §3.1, §3.3):
- *   - a scan is a snapshot of a queue directory (names, with the mtime and mode seen), walked in
+ *   - a scan is a snapshot of a queue directory's names, walked in
  *     order; a request to start a scan that is running restarts it when it ends;
  *   - the import loop takes one file at a time, incoming and deferred in turn (fairness), while
  *     the in-core message count is below qmgr_message_active_limit and the in-core recipient
@@ -36,62 +36,62 @@
 /* files examined per event-loop pass before the loop yields to I/O */
 #define QMGR_IMPORT_BATCH 64
 
-typedef struct ScanName {
-        char id[QUEUE_ID_MAX];
-} ScanName;
+int qmgr_ids_add(QmgrIds *ids, const char *id)
+{
+        if (ids->n == ids->alloc) {
+                size_t na = ids->alloc ? ids->alloc * 2 : 256;
+                void *nv = reallocarray(ids->v, na, QUEUE_ID_MAX);
+                if (!nv)
+                        return -ENOMEM;
+                ids->v = nv;
+                ids->alloc = na;
+        }
+        snprintf(ids->v[ids->n++], QUEUE_ID_MAX, "%s", id);
+        return 0;
+}
+
+static int ids_add_one(QueueStore *store, QueueName q, const char *id, const struct stat *st, void *userdata)
+{
+        return qmgr_ids_add(userdata, id);
+}
+
+int qmgr_ids_list(QueueStore *s, QueueName q, QmgrIds *ids)
+{
+        /* names only: whoever takes a file stats it then (a listing's times would be stale) */
+        return queue_store_list(s, q, ids_add_one, ids);
+}
+
+void qmgr_ids_done(QmgrIds *ids)
+{
+        ids->v = mfree(ids->v);
+        ids->n = ids->alloc = 0;
+}
 
 static void scan_clear(QmgrScan *s)
 {
-        s->names = mfree(s->names);
-        s->n_names = s->pos = 0;
+        qmgr_ids_done(&s->names);
+        s->pos = 0;
         s->running = false;
-}
-
-typedef struct Collect {
-        ScanName *v;
-        size_t n, alloc;
-} Collect;
-
-static int collect_one(QueueStore *store, QueueName q, const char *id, const struct stat *st, void *userdata)
-{
-        Collect *c = userdata;
-
-        if (c->n == c->alloc) {
-                size_t na = c->alloc ? c->alloc * 2 : 256;
-                ScanName *nv = reallocarray(c->v, na, sizeof(ScanName));
-                if (!nv)
-                        return -ENOMEM;
-                c->v = nv;
-                c->alloc = na;
-        }
-        snprintf(c->v[c->n].id, sizeof(c->v[c->n].id), "%s", id);
-        c->n++;
-        return 0;
 }
 
 static int scan_start(Qmgr *q, QmgrScan *s, unsigned flags)
 {
-        Collect c = {};
         int r;
 
         scan_clear(s);
-        /* names only: the import stats what it takes (a snapshot's times would be stale anyway) */
-        r = queue_store_list(q->store, s->queue, collect_one, &c);
+        r = qmgr_ids_list(q->store, s->queue, &s->names);
         if (r < 0) {
-                free(c.v);
+                scan_clear(s);
                 return log_error_errno(r, "scan of %s: %m", queue_name_to_string(s->queue));
         }
-        s->names = (char **) c.v;
-        s->n_names = c.n;
-        s->pos = 0;
         s->running = true;
         s->flags = flags & ~QMGR_SCAN_START;
-        s->files_seen = c.n;
+        s->files_seen = s->names.n;
         return 0;
 }
 
 /* scan_next - the next file of S, or NULL when S has ended (restarting it if asked) */
-static const ScanName *scan_next(Qmgr *q, QmgrScan *s)
+static const char *scan_next(Qmgr *q, QmgrScan *s)
 {
         for (;;) {
                 if (!s->running) {
@@ -102,8 +102,8 @@ static const ScanName *scan_next(Qmgr *q, QmgrScan *s)
                         if (scan_start(q, s, f) < 0)
                                 return NULL;
                 }
-                if (s->pos < s->n_names)
-                        return &((ScanName *) s->names)[s->pos++];
+                if (s->pos < s->names.n)
+                        return s->names.v[s->pos++];
                 scan_clear(s);
         }
 }
@@ -120,7 +120,7 @@ static int on_import(sd_event_source *source, void *userdata)
         unsigned budget = QMGR_IMPORT_BATCH;
 
         while (budget > 0) {
-                const ScanName *n;
+                const char *n;
                 QmgrScan *s;
 
                 if (!have_room(q)) {
@@ -140,7 +140,7 @@ static int on_import(sd_event_source *source, void *userdata)
                         if (!n)
                                 continue;
                         examined = true;
-                        snprintf(id, sizeof(id), "%s", n->id);
+                        snprintf(id, sizeof(id), "%s", n);
                         r = qmgr_message_import(q, s->queue, id, s->flags);
                         if (r == -ENOMEM)
                                 log_error("out of memory importing %s", id);

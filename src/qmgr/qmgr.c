@@ -54,40 +54,14 @@ int64_t qmgr_now_usec(const Qmgr *q)
         return (int64_t) now;
 }
 
-void qmgr_log_fields_id(const char *id, char buf[], size_t size)
-{
-        snprintf(buf, size, "TERN_QUEUE_ID=%s", id);
-}
-
-typedef struct Ids {
-        char (*v)[QUEUE_ID_MAX];
-        size_t n, alloc;
-} Ids;
-
-static int collect(QueueStore *s, QueueName q, const char *id, const struct stat *st, void *userdata)
-{
-        Ids *ids = userdata;
-
-        if (ids->n == ids->alloc) {
-                size_t na = ids->alloc ? ids->alloc * 2 : 64;
-                void *nv = reallocarray(ids->v, na, QUEUE_ID_MAX);
-                if (!nv)
-                        return -ENOMEM;
-                ids->v = nv;
-                ids->alloc = na;
-        }
-        snprintf(ids->v[ids->n++], QUEUE_ID_MAX, "%s", id);
-        return 0;
-}
-
 /* recover_active - what a previous run left in active/ goes back to incoming/, due now */
 static int recover_active(Qmgr *q)
 {
-        Ids ids = {};
+        QmgrIds ids = {};
         int64_t now = qmgr_now_usec(q) / (int64_t) USEC_PER_SEC;
         int r;
 
-        r = queue_store_scan(q->store, QUEUE_ACTIVE, collect, &ids);
+        r = qmgr_ids_list(q->store, QUEUE_ACTIVE, &ids);
         for (size_t i = 0; r >= 0 && i < ids.n; i++) {
                 int k = queue_store_move(q->store, QUEUE_ACTIVE, ids.v[i], QUEUE_INCOMING, now);
                 if (k < 0 && k != -ENOENT)
@@ -95,7 +69,7 @@ static int recover_active(Qmgr *q)
         }
         if (ids.n > 0)
                 log_info("moved %zu messages left in the active queue back to incoming", ids.n);
-        free(ids.v);
+        qmgr_ids_done(&ids);
         return r;
 }
 

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <systemd/sd-event.h>
 
@@ -38,7 +39,6 @@ typedef struct QmgrAgent QmgrAgent;
 
 /* Postfix's hard cap on one read of recipients (qmgr_message.c) */
 #define QMGR_RECIPIENT_READ_MAX 5000
-/* A delivery agent that has not answered within daemon_timeout is given up (see qmgr-deliver.c). */
 /* Agent connections one transport may hold: Postfix's default_process_limit. */
 #define QMGR_AGENTS_PER_TRANSPORT_DEFAULT 100
 /* Descriptors kept back from RLIMIT_NOFILE for agents, clients, scans and logs. */
@@ -57,11 +57,17 @@ enum {
         QMGR_SCAN_START = 1U << 2,      /* start now, or restart when the running one ends */
 };
 
+/* queue IDs, as a scan or a listing collects them */
+typedef struct QmgrIds {
+        char (*v)[QUEUE_ID_MAX];
+        size_t n, alloc;
+} QmgrIds;
+
 typedef struct QmgrScan {
         QmgrScanKind kind;
         QueueName queue;
-        char **names;                   /* snapshot of the directory */
-        size_t n_names, pos;
+        QmgrIds names;                  /* snapshot of the directory */
+        size_t pos;
         bool running;
         unsigned flags;                 /* flags of the running scan */
         unsigned next_flags;            /* pending: start/restart and the next scan's flags */
@@ -202,9 +208,6 @@ struct Qmgr {
         sd_event_source *deferred_timer;/* queue_run_delay */
         sd_event_source *inotify_source;
         int inotify_fd;
-
-        /* statistics */
-        uint64_t imported, removed, deliveries;
 };
 
 /* ---- qmgr-transport.c */
@@ -262,6 +265,10 @@ void qmgr_schedule_drain_at(Qmgr *q, int64_t usec);
 void qmgr_agent_free(QmgrAgent *a);
 
 /* ---- qmgr-scan.c */
+/* qmgr_ids_add - append ID; qmgr_ids_list - append the name of every queue file of Q */
+int qmgr_ids_add(QmgrIds *ids, const char *id);
+int qmgr_ids_list(QueueStore *s, QueueName q, QmgrIds *ids);
+void qmgr_ids_done(QmgrIds *ids);
 int qmgr_scan_setup(Qmgr *q);
 void qmgr_scan_done(Qmgr *q);
 void qmgr_scan_request(Qmgr *q, QmgrScanKind kind, unsigned flags);
@@ -280,4 +287,8 @@ int qmgr_notify_delay(Qmgr *q, QmgrMessage *m);
 /* ---- qmgr.c */
 Qmgr *qmgr_global(void);
 int64_t qmgr_now_usec(const Qmgr *q);
-void qmgr_log_fields_id(const char *id, char buf[], size_t size);
+
+/* QMGR_ID_FIELD - "TERN_QUEUE_ID=ID" written into BUF (an array of QMGR_ID_FIELD_MAX), for
+ * LOG_FIELDS(): every line about a message carries it */
+#define QMGR_ID_FIELD_MAX (sizeof("TERN_QUEUE_ID=") + QUEUE_ID_MAX)
+#define QMGR_ID_FIELD(buf, id) (snprintf((buf), sizeof(buf), "TERN_QUEUE_ID=%s", (id)), (const char *) (buf))

@@ -7,9 +7,9 @@
  * sd_event, a real QueueStore in a temporary directory and a Conf from conf_load_string()
  * (postfix-semantics.md §3.3-§3.10).
  *
- * Everything of qmgr is linked except qmgr.c, whose three definitions the others need are here:
+ * Everything of qmgr is linked except qmgr.c, whose two definitions the others need are here:
  * qmgr_global() (the test's own Qmgr, set up as qmgr_setup() does), qmgr_now_usec() (a clock the
- * tests set and advance) and qmgr_log_fields_id(). No agent socket exists: the tests play the
+ * tests set and advance). No agent socket exists: the tests play the
  * delivery agent's part themselves, by selecting entries (qmgr_transport_select,
  * qmgr_entry_select) and ending them as on_reply() does (qmgr_message_apply, then
  * qmgr_queue_done_entry). The import tests run the real import source through sd_event_run();
@@ -58,11 +58,6 @@ int64_t qmgr_now_usec(const Qmgr *q)
                 return test_clock_usec;
         clock_gettime(CLOCK_REALTIME, &ts);
         return (int64_t) ts.tv_sec * (int64_t) USEC_PER_SEC + ts.tv_nsec / 1000;
-}
-
-void qmgr_log_fields_id(const char *id, char buf[], size_t size)
-{
-        snprintf(buf, size, "TERN_QUEUE_ID=%s", id);
 }
 
 /* ---- fixture */
