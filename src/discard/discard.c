@@ -18,27 +18,8 @@
 
 static int discard_deliver(DeliveryJob *job, void *userdata)
 {
-        const DeliveryRequest *req = delivery_job_request(job);
-        char dsn[DELIVERY_DSN_MAX];
-        const char *text;
-        int r;
-
-        /* Every path answers the job (which frees it) and returns 0. */
-        if (isempty(req->nexthop)) {
-                (void) delivery_job_fail(job, "empty nexthop");
-                return 0;
-        }
-        text = delivery_dsn_split("2.0.0", req->nexthop, dsn);
-        if (dsn[0] != '2') {
-                log_warning("sent: ignoring dsn code \"%s\"", dsn);
-                strcpy(dsn, "2.0.0");
-        }
-        r = delivery_job_result_all(job, DELIVERY_SENT, dsn, "none", text);
-        if (r < 0) {
-                (void) delivery_job_fail(job, "cannot record the results");
-                return 0;
-        }
-        (void) delivery_job_finish(job);
+        /* Postfix's sent(): "sent: ignoring dsn code" for a code that is not 2.X.Y */
+        delivery_job_answer_nexthop(job, DELIVERY_SENT, "2.0.0", "sent");
         return 0;
 }
 

@@ -50,27 +50,7 @@ static int error_setup(DeliveryAgent *a, void *userdata)
 
 static int error_deliver(DeliveryJob *job, void *userdata)
 {
-        const DeliveryRequest *req = delivery_job_request(job);
-        char dsn[DELIVERY_DSN_MAX];
-        const char *text;
-        int r;
-
-        /* Every path answers the job (which frees it) and returns 0. */
-        if (isempty(req->nexthop)) {
-                (void) delivery_job_fail(job, "empty nexthop");
-                return 0;
-        }
-        text = delivery_dsn_split(mode->def_dsn, req->nexthop, dsn);
-        if (dsn[0] != mode->def_dsn[0]) {
-                log_warning("%s: ignoring dsn code \"%s\"", mode->postfix_function, dsn);
-                strcpy(dsn, mode->def_dsn);
-        }
-        r = delivery_job_result_all(job, mode->status, dsn, "none", text);
-        if (r < 0) {
-                (void) delivery_job_fail(job, "cannot record the results");
-                return 0;
-        }
-        (void) delivery_job_finish(job);
+        delivery_job_answer_nexthop(job, mode->status, mode->def_dsn, mode->postfix_function);
         return 0;
 }
 

@@ -429,3 +429,26 @@ int delivery_agent_main(const DeliveryAgentSpec *spec, int argc, char **argv)
         };
         return service_main(&agent.service_spec, argc, argv);
 }
+
+void delivery_job_answer_nexthop(DeliveryJob *job, DeliveryStatus status, const char *def_dsn,
+                                 const char *function)
+{
+        const DeliveryRequest *req = delivery_job_request(job);
+        char dsn[DELIVERY_DSN_MAX];
+        const char *text;
+
+        if (isempty(req->nexthop)) {
+                (void) delivery_job_fail(job, "empty nexthop");
+                return;
+        }
+        text = delivery_dsn_split(def_dsn, req->nexthop, dsn);
+        if (dsn[0] != def_dsn[0]) {
+                log_warning("%s: ignoring dsn code \"%s\"", function, dsn);
+                snprintf(dsn, sizeof(dsn), "%s", def_dsn);
+        }
+        if (delivery_job_result_all(job, status, dsn, "none", text) < 0) {
+                (void) delivery_job_fail(job, "cannot record the results");
+                return;
+        }
+        (void) delivery_job_finish(job);
+}

@@ -109,3 +109,13 @@ void delivery_job_abandon(DeliveryJob *j);
  * copied to DSN. Returns the rest of TEXT, leading blanks skipped.
  */
 const char *delivery_dsn_split(const char *def_dsn, const char *text, char dsn[static DELIVERY_DSN_MAX]);
+
+/*
+ * delivery_job_answer_nexthop - what discard(8) and error(8) do: every recipient gets STATUS with
+ * relay=none and the nexthop as the reason; a leading enhanced status code in the nexthop is the
+ * dsn, else DEF_DSN, and a code of another class than DEF_DSN's is replaced by it with Postfix's
+ * warning "FUNCTION: ignoring dsn code". An empty nexthop is an InvalidRequest. Answers the job
+ * (which frees it) on every path.
+ */
+void delivery_job_answer_nexthop(DeliveryJob *job, DeliveryStatus status, const char *def_dsn,
+                                 const char *function);
