@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "delivery-agent.h"
 #include "delivery.h"
 #include "json-util.h"
@@ -482,27 +484,9 @@ static const DeliveryLog log_cases[] = {
           .active_usec = T0, .handoff_usec = T0, .now_usec = T0, .dsn = "2.0.0", .status = "sent", .text = "" },
 };
 
-static char *read_golden(void)
-{
-        FILE *f = fopen(TERN_SOURCE_ROOT "/tests/unit/lib/golden/delivery-log.ref", "re");
-        char *buf;
-        long size;
-
-        if (!f)
-                fail_msg("cannot open golden/delivery-log.ref");
-        fseek(f, 0, SEEK_END);
-        size = ftell(f);
-        rewind(f);
-        buf = calloc(1, (size_t) size + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t) size, f), (size_t) size);
-        fclose(f);
-        return buf;
-}
-
 static void test_log_golden(void **state)
 {
-        _cleanup_(freep) char *golden = read_golden();
+        _cleanup_(freep) char *golden = read_file(TERN_SOURCE_ROOT "/tests/unit/lib/golden/delivery-log.ref");
         char *line = golden;
 
         for (size_t i = 0; i < ELEMENTSOF(log_cases); i++) {

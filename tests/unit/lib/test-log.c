@@ -28,6 +28,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "log.h"
 #include "macro.h"
 
@@ -126,24 +128,6 @@ static char *stderr_capture_end(int saved, int m)
         assert_non_null(buf);
         assert_int_equal(pread(m, buf, (size_t)size, 0), size);
         safe_close(m);
-        return buf;
-}
-
-static char *read_file(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        char *buf;
-        long size;
-
-        if (!f)
-                fail_msg("cannot open %s: %s", path, strerror(errno));
-        assert_int_equal(fseek(f, 0, SEEK_END), 0);
-        size = ftell(f);
-        rewind(f);
-        buf = calloc(1, (size_t)size + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t)size, f), (size_t)size);
-        fclose(f);
         return buf;
 }
 

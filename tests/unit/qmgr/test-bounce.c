@@ -24,6 +24,8 @@
 
 #include <cmocka.h>
 
+#include "test-util.h"
+
 #include "bounce.h"
 #include "cleanup.h"
 #include "macro.h"
@@ -104,24 +106,6 @@ static char *build(const BounceInput *in)
                 fail_msg("bounce_build: %d", r);
         assert_int_equal(strlen(out), size);
         return out;
-}
-
-static char *read_file(const char *path)
-{
-        FILE *f = fopen(path, "re");
-        char *buf;
-        long size;
-
-        if (!f)
-                fail_msg("cannot open %s: %s", path, strerror(errno));
-        assert_int_equal(fseek(f, 0, SEEK_END), 0);
-        size = ftell(f);
-        rewind(f);
-        buf = calloc(1, (size_t) size + 1);
-        assert_non_null(buf);
-        assert_int_equal(fread(buf, 1, (size_t) size, f), (size_t) size);
-        fclose(f);
-        return buf;
 }
 
 static void check_golden(const char *out, const char *name)
