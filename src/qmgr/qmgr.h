@@ -284,6 +284,12 @@ int qmgr_notify_bounce(Qmgr *q, QmgrMessage *m, bool expired);
  * 0 sent or nothing to send, < 0 try again on the next pass */
 int qmgr_notify_delay(Qmgr *q, QmgrMessage *m);
 
+/* ---- qmgr-state.c */
+/* qmgr_open - Q from the configuration C, on EVENT: parameters, queue store, resolver */
+int qmgr_open(Qmgr *q, sd_event *event, const Conf *c);
+/* qmgr_close - free what Q holds (not EVENT or C); safe to call twice */
+void qmgr_close(Qmgr *q);
+
 /* ---- qmgr.c */
 Qmgr *qmgr_global(void);
 int64_t qmgr_now_usec(const Qmgr *q);

@@ -117,31 +117,9 @@ static Qmgr *sched_start(const char *extra)
         test_clock_usec = 0;
         test_clock_usec = qmgr_now_usec(q);
 
-        *q = (Qmgr) { .inotify_fd = -EBADF, .conf = sched.conf };
+        *q = (Qmgr) { .inotify_fd = -EBADF };
         assert_int_equal(sd_event_new(&q->event), 0);
-        q->message_active_limit = conf_get_int(q->conf, "qmgr_message_active_limit");
-        q->message_recipient_limit = conf_get_int(q->conf, "qmgr_message_recipient_limit");
-        q->message_recipient_minimum = conf_get_int(q->conf, "qmgr_message_recipient_minimum");
-        q->minimal_backoff = conf_get_time(q->conf, "minimal_backoff_time");
-        q->maximal_backoff = conf_get_time(q->conf, "maximal_backoff_time");
-        q->queue_run_delay = conf_get_time(q->conf, "queue_run_delay");
-        q->transport_retry_time = conf_get_time(q->conf, "transport_retry_time");
-        q->maximal_queue_lifetime = conf_get_time(q->conf, "maximal_queue_lifetime");
-        q->bounce_queue_lifetime = conf_get_time(q->conf, "bounce_queue_lifetime");
-        q->daemon_timeout = conf_get_time(q->conf, "daemon_timeout");
-        q->clog_warn_time = conf_get_time(q->conf, "qmgr_clog_warn_time");
-        q->delay_warning_time = conf_get_time(q->conf, "delay_warning_time");
-        q->double_bounce_sender = strdup(conf_get_string(q->conf, "double_bounce_sender"));
-        q->myhostname = strdup(conf_get_string(q->conf, "myhostname"));
-        q->runtime_directory = strdup(run);
-        assert_true(q->double_bounce_sender && q->myhostname && q->runtime_directory);
-        if (q->message_recipient_limit < q->message_active_limit)
-                q->message_recipient_limit = q->message_active_limit;
-        assert_int_equal(queue_store_open(sched.dir, conf_get_list(q->conf, "hash_queue_names"),
-                                          (unsigned) conf_get_int(q->conf, "hash_queue_depth"), &q->store),
-                         0);
-        assert_int_equal(resolver_new(q->conf, &q->resolver), 0);
-        assert_int_equal(strmap_new(&q->messages), 0);
+        assert_int_equal(qmgr_open(q, q->event, sched.conf), 0);
         return q;
 }
 
@@ -162,23 +140,7 @@ static int sched_stop(void **state)
 {
         Qmgr *q = &test_qmgr;
 
-        /* qmgr_shutdown() and main()'s cleanup */
-        qmgr_scan_done(q);
-        while (q->transport_rr.head)
-                qmgr_transport_free(q->transport_rr.head);
-        while (q->active.head) {
-                QmgrMessage *m = q->active.head;
-                m->refcount = 0;
-                qmgr_message_free(m);
-        }
-        q->drain_source = sd_event_source_disable_unref(q->drain_source);
-        q->drain_timer = sd_event_source_disable_unref(q->drain_timer);
-        q->store = queue_store_free(q->store);
-        q->resolver = resolver_free(q->resolver);
-        q->messages = strmap_free(q->messages);
-        free(q->double_bounce_sender);
-        free(q->myhostname);
-        free(q->runtime_directory);
+        qmgr_close(q);
         q->event = sd_event_unref(q->event);
         *q = (Qmgr) { .inotify_fd = -EBADF };
 
