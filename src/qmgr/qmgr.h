@@ -8,7 +8,8 @@
  * A message stays in core (its queue file in active/, open) until every entry of the current
  * recipient batch is done; then it is completed (qmgr-message.c) and leaves.
  *
- * Files: qmgr.c (daemon), qmgr-scan.c (incoming/deferred scans, the import loop, inotify,
+ * Files: qmgr.c (daemon), qmgr-state.c (configuration in, state out), qmgr-scan.c
+ * (incoming/deferred scans, the import loop, inotify,
  * triggers), qmgr-message.c (import, routing, completion, defer/bounce logs), qmgr-transport.c
  * (transports, queues, entries, selection, throttling), qmgr-deliver.c (agents, io.tern.Delivery),
  * qmgr-notify.c (bounce and delay notices), qmgr-admin.c (io.tern.Queue), qmgr-varlink.c (the
