@@ -689,6 +689,7 @@ typedef struct Dest {
         int64_t recipients, messages, oldest, next_attempt;
         int64_t ages[N_AGE_BUCKETS];
         char *reason;
+        uint64_t last_message;          /* the message it last counted (SummaryCtx.serial) */
 } Dest;
 
 typedef struct SummaryCtx {
@@ -696,6 +697,7 @@ typedef struct SummaryCtx {
         int64_t counts[_QUEUE_MAX];
         int64_t oldest;
         StrMap *dests;
+        uint64_t serial;                /* of the message being counted */
 } SummaryCtx;
 
 static int summary_one(Qmgr *q, Item *it, void *userdata)
@@ -717,6 +719,7 @@ static int summary_one(Qmgr *q, Item *it, void *userdata)
         if (it->queue == QUEUE_DEFERRED)
                 (void) queue_log_read(q->store, "defer", it->id, &defer, &n_defer);
 
+        s->serial++;
         for (size_t i = 0; i < it->env.n_rcpts; i++) {
                 const QueueRecipient *r = &it->env.rcpts[i];
                 const char *at = strrchr(r->address, '@');
@@ -737,6 +740,11 @@ static int summary_one(Qmgr *q, Item *it, void *userdata)
                         d->domain = TAKE_PTR(domain);
                 }
                 d->recipients++;
+                /* messages per destination: once per domain the message has */
+                if (d->last_message != s->serial) {
+                        d->last_message = s->serial;
+                        d->messages++;
+                }
                 d->ages[bucket]++;
                 if (d->oldest == 0 || arrival < d->oldest)
                         d->oldest = arrival;
@@ -750,28 +758,6 @@ static int summary_one(Qmgr *q, Item *it, void *userdata)
                 }
         }
         queue_log_entries_free(defer, n_defer);
-        /* messages per destination: once per domain the message has */
-        for (size_t i = 0; i < it->env.n_rcpts; i++) {
-                const QueueRecipient *r = &it->env.rcpts[i];
-                const char *at = strrchr(r->address, '@'), *d = at ? at + 1 : "";
-                bool first = !r->done;
-                for (size_t k = 0; first && k < i; k++) {
-                        const char *ak = strrchr(it->env.rcpts[k].address, '@');
-                        if (!it->env.rcpts[k].done && strcasecmp(ak ? ak + 1 : "", d) == 0)
-                                first = false;
-                }
-                if (first) {
-                        _cleanup_(freep) char *domain = strdup(d);
-                        Dest *dest;
-                        if (!domain)
-                                continue;
-                        for (char *p = domain; *p; p++)
-                                *p = (char) tolower((unsigned char) *p);
-                        dest = strmap_get(s->dests, domain);
-                        if (dest)
-                                dest->messages++;
-                }
-        }
         return 0;
 }
 

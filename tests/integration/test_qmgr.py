@@ -505,6 +505,7 @@ class TestAdmin(QmgrTestCase):
         summary = self.call("io.tern.Queue.Summary")
         dest = [d for d in summary["destinations"] if d["domain"] == "defer.test"][0]
         self.assertEqual(dest["recipients"], 3)
+        self.assertEqual(dest["messages"], 3)
         self.assertEqual(len(dest["ages"]), 10)
         r = self.call("io.tern.Queue.Delete", {"filter": {"all": True}})
         self.assertEqual(r["count"], 3)
