@@ -311,3 +311,23 @@ double bench_run_raw_clients(int *fds, unsigned n, BenchServeFn serve, BenchClie
         (void) waitpid(server, NULL, 0);
         return seconds;
 }
+
+long proc_status_kib(pid_t pid, const char *field)
+{
+        char path[64], line[256];
+        size_t len = strlen(field);
+        long kib = -1;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                die(path, errno);
+        while (fgets(line, sizeof(line), f))
+                if (strneq(line, field, len) && line[len] == ':') {
+                        kib = strtol(line + len + 1, NULL, 10);
+                        break;
+                }
+        fclose(f);
+        return kib;
+}

@@ -86,6 +86,10 @@ void bench_daemon_dir_start(BenchDaemonDir *d, const BenchDaemonSpec *spec, cons
 /* bench_daemon_dir_stop - stop the daemon, remove DIR and what it holds */
 void bench_daemon_dir_stop(BenchDaemonDir *d);
 
+/* proc_status_kib - FIELD ("VmRSS", "VmHWM") of /proc/PID/status in KiB; dies if PID is gone,
+ * -1 when the field is not there */
+long proc_status_kib(pid_t pid, const char *field);
+
 /* ---- latencies -------------------------------------------------------------------------- */
 
 /* shared_array - N uint64_t in shared memory, which forked clients write into */

@@ -222,23 +222,6 @@ static double cpu_seconds(pid_t pid)
         return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
 }
 
-static double status_kb(pid_t pid, const char *field)
-{
-        char path[64], line[256];
-        double kb = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        while (fgets(line, sizeof(line), f))
-                if (strneq(line, field, strlen(field)) && line[strlen(field)] == ':')
-                        kb = atof(line + strlen(field) + 1);
-        fclose(f);
-        return kb;
-}
-
 static void exec_qmgr(const void *userdata)
 {
         const Bench *b = userdata;
@@ -335,7 +318,7 @@ static void run_burst(Bench *b, size_t n, Burst *ret)
         ret->n = n;
         ret->seconds = seconds_since(t0);
         ret->cpu = cpu_seconds(qmgr.daemon) - cpu0;
-        ret->rss_mb = status_kb(qmgr.daemon, "VmHWM") / 1024.0;
+        ret->rss_mb = (double) proc_status_kib(qmgr.daemon, "VmHWM") / 1024.0;
         if (count_files(b, "deferred") != 0)
                 die("messages were deferred in the burst", EIO);
         (void) bench_daemon_stop(&qmgr);
@@ -406,7 +389,7 @@ static void run_startup(Bench *b, size_t n, double *ret_ready, double *ret_scann
                 usleep(5 * POLL_USEC);
         }
         *ret_scanned = seconds_since(t0);
-        *ret_rss = status_kb(qmgr.daemon, "VmHWM") / 1024.0;
+        *ret_rss = (double) proc_status_kib(qmgr.daemon, "VmHWM") / 1024.0;
         (void) bench_daemon_stop(&qmgr);
 }
 

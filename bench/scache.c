@@ -360,24 +360,6 @@ static const BenchDaemonSpec scache_spec = {
         .config_extra = "connection_cache_ttl_limit = 3600s\nmax_idle = 3600s\n",
 };
 
-/* rss_kib - VmRSS of PID in KiB */
-static long rss_kib(pid_t pid)
-{
-        char path[64], line[256];
-        long kib = -1;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/status", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                die(path, errno);
-        while (fgets(line, sizeof(line), f))
-                if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-                        break;
-        fclose(f);
-        return kib;
-}
-
 /* cached_sessions - "sessions" from io.tern.Scache.Statistics */
 static long cached_sessions(const char *socket_path)
 {
@@ -505,12 +487,12 @@ int main(int argc, char **argv)
                         (unsigned long long) nofile, sessions);
 
         bench_daemon_dir_start(&d, &scache_spec, scache);
-        rss_empty = rss_kib(d.proc.daemon);
+        rss_empty = proc_status_kib(d.proc.daemon, "VmRSS");
         s1 = run_case("scache, 1 client", d.socket, pairs, 1);
         snprintf(name_sc, sizeof(name_sc), "scache, %u clients", clients);
         sc = run_case(name_sc, d.socket, pairs, clients);
         fill(d.socket, sessions);
-        rss_full = rss_kib(d.proc.daemon);
+        rss_full = proc_status_kib(d.proc.daemon, "VmRSS");
         held = cached_sessions(d.socket);
         bench_daemon_dir_stop(&d);
 

@@ -1675,7 +1675,7 @@ int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *paramete
                 }
                 *p = (ClientPending){ .fn = fn, .userdata = userdata, .flags = flags };
         }
-        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags, false);
+        r = client_enqueue_call(c, method, parameters, fds, n_fds, flags, flags & VARLINK_CALL_BORROW_FDS);
         if (r < 0) {
                 free(p);
                 return r;

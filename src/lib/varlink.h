@@ -52,6 +52,9 @@ typedef struct VarlinkClient VarlinkClient;
 enum {
         VARLINK_CALL_MORE = 1U << 0,
         VARLINK_CALL_ONEWAY = 1U << 1,
+        /* varlink_client_invoke: the descriptors are not duplicated; the caller keeps them open
+         * until the call's reply (or its failure) has come */
+        VARLINK_CALL_BORROW_FDS = 1U << 2,
 };
 
 enum {

@@ -190,7 +190,9 @@ static int agent_send(Qmgr *q, QmgrAgent *a, QmgrEntry *e)
         a->entry = e;
         a->handoff_usec = now;
         a->uses++;
-        r = varlink_client_invoke(a->client, "io.tern.Delivery.Deliver", params, &e->message->fd, 1, 0, on_reply, a);
+        /* the queue file stays open while the message is in core: no copy of it per call */
+        r = varlink_client_invoke(a->client, "io.tern.Delivery.Deliver", params, &e->message->fd, 1,
+                                  VARLINK_CALL_BORROW_FDS, on_reply, a);
         if (r < 0)
                 return r;
         if (q->daemon_timeout > 0)

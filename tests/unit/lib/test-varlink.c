@@ -688,6 +688,22 @@ static void test_fds(void **state)
         if (count_open_fds() != base)
                 fail_msg("after Ping with fds: got %zu open fds want %zu", count_open_fds(), base);
         assert_int_equal(varlink_server_connections(f->server), 1);
+
+        /* Borrowed: no copy is made; ours stays open until the reply, and is all there is. */
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(write(p[1], "borrowed", 8), 8);
+        p[1] = safe_close(p[1]);
+        assert_int_equal(count_open_fds(), base + 1);
+        assert_int_equal(varlink_client_invoke(c, "io.tern.Test.ReadFd", json_pack("{s:i}", "fd", 0), p, 1,
+                                               VARLINK_CALL_BORROW_FDS, on_reply, &inv[0]),
+                         0);
+        assert_int_equal(count_open_fds(), base + 1);
+        RUN_UNTIL(f, rec.n == 4);
+        record_expect("ReadFd borrowed", &rec.r[3], 1, NULL, "{\"data\":\"borrowed\"}", false);
+        p[0] = safe_close(p[0]);
+        if (count_open_fds() != base)
+                fail_msg("after a borrowed ReadFd: got %zu open fds want %zu", count_open_fds(), base);
+
         recorder_done(&rec);
 }
 
