@@ -8,14 +8,7 @@
 #include <jansson.h>
 
 #include "qmgr.h"
-
-typedef struct QmgrFilter {
-        json_t *queue_ids;              /* borrowed array of valid IDs, NULL: any */
-        bool all;
-        const char *sender, *recipient, *recipient_domain;      /* borrowed, NULL: any */
-        QueueName queue;                /* QUEUE_INVALID: any */
-        int64_t older_than;             /* seconds, -1: any */
-} QmgrFilter;
+#include "queue-filter.h"
 
 typedef enum QmgrAdminOp {
         QMGR_ADMIN_HOLD,
@@ -23,11 +16,6 @@ typedef enum QmgrAdminOp {
         QMGR_ADMIN_DELETE,
         QMGR_ADMIN_REQUEUE,
 } QmgrAdminOp;
-
-/* qmgr_filter_from_json - J (NULL: everything) into *RET; -EINVAL with *RET_BAD naming the field */
-int qmgr_filter_from_json(json_t *j, QmgrFilter *ret, const char **ret_bad);
-/* a filter that selects nothing by itself (no all, no condition): refused for changes */
-bool qmgr_filter_empty(const QmgrFilter *f);
 
 /* A listing a few messages at a time, so that a large queue does not stop deliveries while it is
  * listed: FN gets each matching message's record (and owns it); FN < 0 stops. The filter's
