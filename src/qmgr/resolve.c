@@ -390,7 +390,8 @@ static const ResolveTableEntry *table_lookup(const Resolver *r, const char *key_
         t = table_find(r, domain);
         if (t)
                 return t;
-        if (domain[0] != '[')
+        /* parents: none for an address literal or an empty domain (myhostname set empty) */
+        if (domain[0] != '[' && domain[0] != '\0')
                 for (const char *p = strchr(domain + 1, '.'); p; p = strchr(p + 1, '.')) {
                         t = table_find(r, r->transport_parent ? p + 1 : p);
                         if (t)

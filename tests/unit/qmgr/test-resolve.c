@@ -311,6 +311,20 @@ static void test_length_limit(void **state)
         assert_null(resolver_free(NULL));
 }
 
+/* An unqualified address with myhostname set empty: a domain of nothing, no parents to look up
+ * (the fuzzer's find: the parent walk read past the end of the empty domain) */
+static void test_empty_myhostname(void **state)
+{
+        Resolver *r = make_resolver("myhostname =\n[transport]\n* = :\n");
+        Resolved res = {};
+
+        assert_int_equal(resolve_address(r, "user", &res), 0);
+        assert_false(isempty(res.transport));
+        assert_false(isempty(res.nexthop));
+        resolved_done(&res);
+        resolver_free(r);
+}
+
 static void test_local_part(void **state)
 {
         static const struct {
@@ -341,6 +355,7 @@ int main(void)
                 cmocka_unit_test(test_classes),       cmocka_unit_test(test_relayhost),
                 cmocka_unit_test(test_table),         cmocka_unit_test(test_case_and_dots),
                 cmocka_unit_test(test_errors),        cmocka_unit_test(test_length_limit),
+                cmocka_unit_test(test_empty_myhostname),
                 cmocka_unit_test(test_local_part),
         };
 
