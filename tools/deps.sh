@@ -3,7 +3,7 @@
 #
 # deps.sh [--tests] - install the Debian 12 packages tern needs, if any is missing.
 #
-# Build: meson, ninja, pkg-config, a compiler, libsystemd, inih, jansson.
+# Build: meson, ninja, pkg-config, a compiler, libsystemd, inih, jansson, libidn2.
 # --tests adds what the test suites use: cmocka, clang with its sanitizer and
 # libFuzzer runtimes, systemd-container (systemd as PID 1 in nspawn),
 # varlink-go (the independent varlink peer), groff/man-db (man page checks),
@@ -11,7 +11,7 @@
 # Run as root (it calls apt-get); as another user it only reports what is missing.
 set -euo pipefail
 
-pkgs=(meson ninja-build pkg-config gcc python3 libsystemd-dev libinih-dev libjansson-dev systemd)
+pkgs=(meson ninja-build pkg-config gcc python3 libsystemd-dev libinih-dev libjansson-dev libidn2-dev systemd)
 if [[ "${1:-}" == "--tests" ]]; then
         pkgs+=(libcmocka-dev clang libclang-rt-14-dev systemd-container varlink-go groff-base man-db
                 libdb5.3 libicu72 libnsl2  # these three: Postfix's postcat (tools/fetch-postfix.sh)

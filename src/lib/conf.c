@@ -126,7 +126,7 @@ static const ConfParam params[] = {
               "Recipient of undeliverable mail that cannot be returned to the sender (double bounces)"),
         P_BOOL("allow_min_user", "no", "qmgr smtpd submit sendmail",
                "Allow a sender or recipient address to begin with '-'"),
-        P_LIST("authorized_flush_users", "static:anyone", "ctl sendmail",
+        P_LIST("authorized_flush_users", "static:anyone", "flush ctl sendmail",
                "Users who may flush the queue (sendmail -q, -qR, -qI; ternctl flush)"),
         P_LIST("authorized_mailq_users", "static:anyone", "qmgr ctl sendmail",
                "Users who may list the queue (mailq, ternctl queue list)"),

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <assert.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -84,6 +86,21 @@ static inline void close_many(const int *fds, size_t n)
 {
         for (size_t i = 0; i < n; i++)
                 safe_close(fds[i]);
+}
+
+/* opendir_at - the directory PATH under DIRFD (FLAGS: O_NOFOLLOW, ...) as a DIR, which owns its
+ * own descriptor; NULL with errno set */
+static inline DIR *opendir_at(int dirfd, const char *path, int flags)
+{
+        int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | flags);
+        DIR *d;
+
+        if (fd < 0)
+                return NULL;
+        d = fdopendir(fd);
+        if (!d)
+                safe_close(fd);
+        return d;
 }
 
 static inline const char *strempty(const char *s)

@@ -266,18 +266,13 @@ static int rename_into(int dirfd, const char *oldpath, const char *newpath, bool
 /* remove_stale_temps - unlink temporary files in incoming older than QUEUE_STORE_STALE_TEMP_SEC */
 static int remove_stale_temps(QueueStore *s)
 {
-        _cleanup_(closep) int fd = -EBADF;
         struct timespec now;
         struct dirent *de;
         DIR *d;
 
-        fd = openat(s->incoming_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        d = fdopendir(fd);
+        d = opendir_at(s->incoming_fd, ".", 0);
         if (!d)
                 return -errno;
-        TAKE_FD(fd);
         clock_gettime(CLOCK_REALTIME, &now);
         while ((de = readdir(d))) {
                 struct stat st;
@@ -868,18 +863,13 @@ typedef struct Scan {
 /* scan_dir - walk PATH (the queue, or one of its hash directories at LEVEL) */
 static int scan_dir(Scan *sc, const char *path, unsigned level)
 {
-        _cleanup_(closep) int fd = -EBADF;
         struct dirent *de;
         DIR *d;
         int r = 0;
 
-        fd = openat(sc->s->dirfd, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return level > 0 && errno == ENOENT ? 0 : -errno;
-        d = fdopendir(fd);
+        d = opendir_at(sc->s->dirfd, path, O_NOFOLLOW);
         if (!d)
-                return -errno;
-        TAKE_FD(fd);
+                return level > 0 && errno == ENOENT ? 0 : -errno;
 
         while ((de = readdir(d))) {
                 char sub[QUEUE_PATH_MAX], want[QUEUE_PATH_MAX];

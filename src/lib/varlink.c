@@ -21,11 +21,14 @@
  * Known gaps: "upgrade" calls are answered MethodNotImplemented; no TCP transport.
  */
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "json-util.h"
 #include "macro.h"
@@ -1362,6 +1365,16 @@ int varlink_client_fd(const VarlinkClient *c)
         return c->conn.fd;
 }
 
+bool varlink_client_idle(const VarlinkClient *c)
+{
+        return !c->conn.out_head && c->n_pending == 0;
+}
+
+bool varlink_client_failed(const VarlinkClient *c)
+{
+        return c->failed;
+}
+
 size_t varlink_client_pending(const VarlinkClient *c)
 {
         return c->n_pending;
@@ -1657,6 +1670,23 @@ int varlink_client_attach_event(VarlinkClient *c, sd_event *event, int64_t prior
         return 0;
 }
 
+int varlink_client_connect_event(const char *path, sd_event *event, int64_t priority, VarlinkClient **ret)
+{
+        VarlinkClient *c;
+        int r;
+
+        r = varlink_client_connect(path, &c);
+        if (r < 0)
+                return r;
+        r = varlink_client_attach_event(c, event, priority);
+        if (r < 0) {
+                varlink_client_free(c);
+                return r;
+        }
+        *ret = c;
+        return 0;
+}
+
 int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *parameters, const int *fds,
                           size_t n_fds, unsigned flags, VarlinkReplyFn fn, void *userdata)
 {
@@ -1697,4 +1727,32 @@ int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *paramete
         }
         client_update(c);
         return 0;
+}
+
+const char *varlink_peer_name(const struct ucred *peer, char buf[static 32])
+{
+        struct passwd *pw = peer ? getpwuid(peer->uid) : NULL;
+
+        if (pw)
+                return pw->pw_name;
+        snprintf(buf, 32, "%u", peer ? (unsigned) peer->uid : 0U);
+        return buf;
+}
+
+bool varlink_peer_is_admin(const struct ucred *peer)
+{
+        struct passwd *pw;
+        struct group *gr;
+
+        if (!peer)
+                return false;
+        if (peer->uid == 0 || peer->uid == geteuid() || peer->gid == getegid())
+                return true;
+        pw = getpwuid(peer->uid);
+        gr = getgrgid(getegid());
+        if (pw && gr)
+                for (char **m = gr->gr_mem; m && *m; m++)
+                        if (streq(*m, pw->pw_name))
+                                return true;
+        return false;
 }

@@ -123,6 +123,11 @@ const char *varlink_call_method(const VarlinkCall *c);
 unsigned varlink_call_flags(const VarlinkCall *c);
 /* peer credentials (SO_PEERCRED at accept time) */
 const struct ucred *varlink_call_peer(const VarlinkCall *c);
+/* varlink_peer_name - the peer's user name, or its uid in BUF */
+const char *varlink_peer_name(const struct ucred *peer, char buf[static 32]);
+/* varlink_peer_is_admin - root, the daemon's own user (mail_owner), or its group (primary or
+ * supplementary): who may change the queue */
+bool varlink_peer_is_admin(const struct ucred *peer);
 /* descriptors that came with the call: borrowed, or taken (the slot becomes -EBADF) */
 size_t varlink_call_n_fds(const VarlinkCall *c);
 int varlink_call_peek_fd(const VarlinkCall *c, size_t index);
@@ -216,9 +221,16 @@ int varlink_client_call(VarlinkClient *c, const char *method, json_t *parameters
  * it takes out of REPLY (descriptors: set the slot to -EBADF). */
 typedef int (*VarlinkReplyFn)(VarlinkClient *c, VarlinkReply *reply, int error, void *userdata);
 int varlink_client_attach_event(VarlinkClient *c, sd_event *event, int64_t priority);
+/* varlink_client_connect_event - varlink_client_connect() and varlink_client_attach_event() */
+int varlink_client_connect_event(const char *path, sd_event *event, int64_t priority, VarlinkClient **ret);
 int varlink_client_invoke(VarlinkClient *c, const char *method, json_t *parameters, const int *fds,
                           size_t n_fds, unsigned flags, VarlinkReplyFn fn, void *userdata);
 size_t varlink_client_pending(const VarlinkClient *c);
+/* varlink_client_idle - nothing left to send and no reply awaited: the client may be freed
+ * without losing a oneway call */
+bool varlink_client_idle(const VarlinkClient *c);
+/* varlink_client_failed - the asynchronous connection broke (invoke returns -ENOTCONN) */
+bool varlink_client_failed(const VarlinkClient *c);
 
 /* IDL helpers (varlink-idl-parse.c) */
 int varlink_idl_parse(const char *text, char **ret_interface, char ***ret_methods);

@@ -5,7 +5,8 @@
  * count_open_fds(): descriptors this process holds, for "nothing leaked" checks around code
  * that receives, passes or closes descriptors (varlink, scache, submit).
  * read_file(): a whole file, NUL-terminated, for golden-file comparisons; fails the test when
- * the file cannot be read. Include after <cmocka.h>.
+ * the file cannot be read. test_conf_from_text(): a Conf loaded (for the flush program) from
+ * a main.cf holding TEXT in a temporary directory. Include after <cmocka.h>.
  */
 #pragma once
 
@@ -15,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "macro.h"
 
 /* count_open_fds - entries of /proc/self/fd, less the one opendir() itself uses */
 static inline size_t count_open_fds(void)
@@ -50,4 +55,28 @@ static inline char *read_file(const char *path)
         assert_int_equal(fread(buf, 1, (size_t) size, f), (size_t) size);
         fclose(f);
         return buf;
+}
+
+/* test_conf_from_text - C loaded from a main.cf holding TEXT in a temporary directory */
+static inline Conf *test_conf_from_text(const char *text)
+{
+        char dir[] = "/tmp/tern-test-conf.XXXXXX", path[sizeof(dir) + 16];
+        _cleanup_(freep) char *error = NULL;
+        Conf *c = NULL;
+        FILE *f;
+        int r;
+
+        assert_non_null(mkdtemp(dir));
+        snprintf(path, sizeof(path), "%s/main.cf", dir);
+        f = fopen(path, "we");
+        assert_non_null(f);
+        assert_int_equal(fputs(text, f) >= 0, 1);
+        assert_int_equal(fclose(f), 0);
+
+        r = conf_load(path, "flush", &c, &error);
+        if (r < 0)
+                fail_msg("conf_load(%s): %d %s", text, r, strempty(error));
+        assert_int_equal(unlink(path), 0);
+        assert_int_equal(rmdir(dir), 0);
+        return c;
 }
