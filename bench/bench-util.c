@@ -2,6 +2,7 @@
 /*
  * bench/bench-util.c - the benchmarks' shared helpers (see bench-util.h)
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -330,4 +331,85 @@ long proc_status_kib(pid_t pid, const char *field)
                 }
         fclose(f);
         return kib;
+}
+
+static size_t count_dir(const char *path, unsigned depth)
+{
+        DIR *d = opendir(path);
+        struct dirent *de;
+        size_t n = 0;
+
+        if (!d)
+                return 0;
+        while ((de = readdir(d))) {
+                if (de->d_name[0] == '.')
+                        continue;
+                if (de->d_type == DT_DIR && depth > 0) {
+                        char sub[600];
+                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        n += count_dir(sub, depth - 1);
+                } else if (de->d_type == DT_REG)
+                        n++;
+        }
+        closedir(d);
+        return n;
+}
+
+size_t bench_queue_files(const char *spool, const char *queue)
+{
+        char path[400];
+
+        snprintf(path, sizeof(path), "%s/%s", spool, queue);
+        return count_dir(path, 1);
+}
+
+double bench_cpu_seconds(pid_t pid)
+{
+        char path[64], buf[2048], *p;
+        unsigned long long ut = 0, st = 0;
+        FILE *f;
+
+        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
+        f = fopen(path, "re");
+        if (!f)
+                return -1;
+        if (!fgets(buf, sizeof(buf), f)) {
+                fclose(f);
+                return -1;
+        }
+        fclose(f);
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+                return -1;
+        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
+}
+
+pid_t bench_agent_start(const char *program, const char *config, const char *log, const char *runtime_dir,
+                        const char *socket)
+{
+        char sock[400];
+        pid_t pid = fork();
+
+        if (pid < 0)
+                die("fork", errno);
+        if (pid == 0) {
+                int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+                if (fd >= 0)
+                        dup2(fd, STDERR_FILENO);
+                setenv("TERN_LOG", "stderr", 1);
+                execl(program, program, "-c", config, (char *) NULL);
+                _exit(127);
+        }
+        snprintf(sock, sizeof(sock), "%s/%s", runtime_dir, socket);
+        for (int i = 0; i < 10000 && access(sock, F_OK) < 0; i++)
+                usleep(1000);
+        if (access(sock, F_OK) < 0)
+                die("a delivery agent did not bind its socket", ETIMEDOUT);
+        return pid;
+}
+
+void bench_pid_stop(pid_t pid)
+{
+        kill(pid, SIGTERM);
+        (void) waitpid(pid, NULL, 0);
 }

@@ -138,3 +138,14 @@ pid_t bench_raw_server_start(int *fds, unsigned n, BenchServeFn serve);
  */
 double bench_run_raw_clients(int *fds, unsigned n, BenchServeFn serve, BenchClientSetupFn setup,
                              BenchClientWorkFn work, void *userdata);
+
+/* bench_queue_files - queue files in SPOOL/QUEUE and its hash subdirectories */
+size_t bench_queue_files(const char *spool, const char *queue);
+/* bench_cpu_seconds - user + system CPU time of PID so far (-1: unknown) */
+double bench_cpu_seconds(pid_t pid);
+/* bench_agent_start - a delivery agent run by hand (PROGRAM -c CONFIG, stderr appended to LOG,
+ * TERN_LOG=stderr), once it has bound RUNTIME_DIR/SOCKET; dies if it does not within 10 s */
+pid_t bench_agent_start(const char *program, const char *config, const char *log, const char *runtime_dir,
+                        const char *socket);
+/* bench_pid_stop - SIGTERM to PID and wait for it */
+void bench_pid_stop(pid_t pid);

@@ -141,37 +141,6 @@ static void enqueue(Bench *b, size_t n, QueueName to, int64_t next_attempt)
         queue_store_free(s);
 }
 
-/* count_files - queue files in SPOOL/QUEUE and its hash subdirectories */
-static size_t count_dir(const char *path, unsigned depth)
-{
-        DIR *d = opendir(path);
-        struct dirent *de;
-        size_t n = 0;
-
-        if (!d)
-                return 0;
-        while ((de = readdir(d))) {
-                if (de->d_name[0] == '.')
-                        continue;
-                if (de->d_type == DT_DIR && depth > 0) {
-                        char sub[600];
-                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
-                        n += count_dir(sub, depth - 1);
-                } else if (de->d_type == DT_REG)
-                        n++;
-        }
-        closedir(d);
-        return n;
-}
-
-static size_t count_files(const Bench *b, const char *queue)
-{
-        char path[400];
-
-        snprintf(path, sizeof(path), "%s/%s", b->spool, queue);
-        return count_dir(path, 1);
-}
-
 /* count_removed - "ID: removed" lines qmgr logged since the last call: the log is read on from
  * where the last call stopped, so polling costs what was written, not the queue's size (listing
  * a 100,000-file directory every 10 ms would compete with qmgr for the CPUs) */
@@ -201,27 +170,6 @@ static size_t count_removed(Bench *b)
         return n;
 }
 
-static double cpu_seconds(pid_t pid)
-{
-        char path[64], buf[2048], *p;
-        unsigned long long ut = 0, st = 0;
-        FILE *f;
-
-        snprintf(path, sizeof(path), "/proc/%d/stat", (int) pid);
-        f = fopen(path, "re");
-        if (!f)
-                return -1;
-        if (!fgets(buf, sizeof(buf), f)) {
-                fclose(f);
-                return -1;
-        }
-        fclose(f);
-        p = strrchr(buf, ')');
-        if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-                return -1;
-        return (double) (ut + st) / (double) sysconf(_SC_CLK_TCK);
-}
-
 static void exec_qmgr(const void *userdata)
 {
         const Bench *b = userdata;
@@ -234,33 +182,7 @@ static void exec_qmgr(const void *userdata)
 
 static pid_t start_discard(const Bench *b)
 {
-        char sock[400];
-        pid_t pid = fork();
-
-        if (pid < 0)
-                die("fork", errno);
-        if (pid == 0) {
-                int fd = open(b->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-                if (fd >= 0)
-                        dup2(fd, STDERR_FILENO);
-                setenv("TERN_LOG", "stderr", 1);
-                execl(b->discard, b->discard, "-c", b->config, (char *) NULL);
-                _exit(127);
-        }
-        snprintf(sock, sizeof(sock), "%s/discard", b->rt);
-        for (int i = 0; i < 1000 && access(sock, F_OK) < 0; i++)
-                usleep(POLL_USEC);
-        if (access(sock, F_OK) < 0)
-                die("tern-discard did not bind its socket", ETIMEDOUT);
-        return pid;
-}
-
-static void stop_pid(pid_t pid)
-{
-        int status;
-
-        kill(pid, SIGTERM);
-        (void) waitpid(pid, &status, 0);
+        return bench_agent_start(b->discard, b->config, b->log, b->rt, "discard");
 }
 
 static void qmgr_call(const Bench *b, const char *method, json_t *params, VarlinkReply *ret)
@@ -300,7 +222,7 @@ static void run_burst(Bench *b, size_t n, Burst *ret)
         discard = start_discard(b);
         bench_daemon_start(&qmgr, "tern-qmgr", b->notify, exec_qmgr, b);
 
-        cpu0 = cpu_seconds(qmgr.daemon);
+        cpu0 = bench_cpu_seconds(qmgr.daemon);
         t0 = now_nsec();
         qmgr_call(b, "io.tern.Queue.Requeue", json_pack("{s:{s:s, s:b}}", "filter", "queue", "hold", "all", 1),
                   &reply);
@@ -313,16 +235,16 @@ static void run_burst(Bench *b, size_t n, Burst *ret)
                         die("the burst did not finish", ETIMEDOUT);
                 usleep(POLL_USEC);
         }
-        if (count_files(b, "hold") + count_files(b, "incoming") + count_files(b, "active") != 0)
+        if (bench_queue_files(b->spool, "hold") + bench_queue_files(b->spool, "incoming") + bench_queue_files(b->spool, "active") != 0)
                 die("messages left in the queue after the burst", EIO);
         ret->n = n;
         ret->seconds = seconds_since(t0);
-        ret->cpu = cpu_seconds(qmgr.daemon) - cpu0;
+        ret->cpu = bench_cpu_seconds(qmgr.daemon) - cpu0;
         ret->rss_mb = (double) proc_status_kib(qmgr.daemon, "VmHWM") / 1024.0;
-        if (count_files(b, "deferred") != 0)
+        if (bench_queue_files(b->spool, "deferred") != 0)
                 die("messages were deferred in the burst", EIO);
         (void) bench_daemon_stop(&qmgr);
-        stop_pid(discard);
+        bench_pid_stop(discard);
 }
 
 /* baseline - rename to active, open, read, close, unlink, per file */

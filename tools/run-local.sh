@@ -6,7 +6,7 @@
 # Installs the Debian packages (tools/deps.sh), builds into build/, writes
 # run/main.cf (queue_directory run/spool, runtime_directory run/sockets) and
 # starts tern the way its units do on a real host:
-#   - the socket-activated daemons (tern-submit, tern-scache, and tern-testd, the
+#   - the socket-activated daemons (tern-submit, tern-scache, tern-flush, and tern-testd, the
 #     service scaffold's test daemon) under systemd-socket-activate, as their
 #     .socket units start them: the first call starts the daemon, it exits after
 #     max_idle with no client, the next call starts it again;
@@ -55,6 +55,10 @@ relayhost =
 # a local run needs no more; the default (20000) holds as many files open
 qmgr_message_active_limit = 1000
 
+# the customer whose site is down pulls its mail with ETRN: fast flush keeps
+# a logfile of its deferred mail (fast_flush_domains = \$relay_domains)
+relay_domains = down.example
+
 [transport]
 # a site that is down: the retry agent defers its mail (error(8) as "retry")
 down.example = retry:4.4.1 demo: the site is down
@@ -66,6 +70,7 @@ ternctl="$top/build/src/ctl/ternctl"
 DAEMONS=(
         "build/src/submit/tern-submit submit"
         "build/src/scache/tern-scache scache"
+        "build/src/flush/tern-flush flush"
         "build/tests/tern-testd test"
 )
 
@@ -175,6 +180,17 @@ for _ in $(seq 200); do [[ -n "$(find "$run/spool/deferred" -type f -name "$id")
 show grep -F "$id" "$run/daemons.log"
 show "$ternctl" queue list
 show "$ternctl" qmgr status
+say "# fast flush: tern-qmgr listed the deferred message in the site's logfile; the"
+say "# customer's ETRN (here: sendmail -qR) moves exactly that site's mail to incoming"
+for _ in $(seq 200); do grep -qx "$id" "$run/spool/flush/down_example" 2>/dev/null && break; sleep 0.05; done
+show "$ternctl" flush list
+before=$(grep -cF "tern/qmgr: $id: from=" "$run/daemons.log")
+show "$sendmail" -qR down.example
+for _ in $(seq 200); do
+        [[ $(grep -cF "tern/qmgr: $id: from=" "$run/daemons.log") -gt $before ]] && break
+        sleep 0.05
+done
+show grep -F "$id" "$run/daemons.log"
 say "# postsuper -d by recipient: the operator gives up on it"
 show "$ternctl" queue delete --recipient postmaster@down.example
 show "$ternctl" queue list

@@ -41,6 +41,8 @@ static const CtlVerb verbs[] = {
           "the mail queue: mailq and postqueue -j, postsuper's changes, qshape" },
         { "qmgr", ctl_verb_qmgr, "qmgr trigger REQUEST... | status",
           "wake tern-qmgr's scans (postqueue -f is \"trigger A F D I\"); its scheduler state" },
+        { "flush", ctl_verb_flush, "flush send-site SITE | send-file ID | add SITE ID | refresh | purge | list [SITE]",
+          "fast flush: deliver one site's mail (postqueue -s, ETRN) or one message; per-site logfiles" },
 };
 
 int ctl_conf(CtlOptions *o, const Conf **ret)

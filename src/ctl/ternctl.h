@@ -71,6 +71,7 @@ int ctl_verb_config(CtlOptions *o, int argc, char **argv);
 int ctl_verb_scache(CtlOptions *o, int argc, char **argv);
 int ctl_verb_queue(CtlOptions *o, int argc, char **argv);
 int ctl_verb_qmgr(CtlOptions *o, int argc, char **argv);
+int ctl_verb_flush(CtlOptions *o, int argc, char **argv);
 
 /* ctl-queue.c: tern-qmgr's errors (io.tern.Queue, io.tern.Qmgr) as a person reads them */
 int ctl_queue_error(const VarlinkReply *r);

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -64,6 +65,38 @@ static void message_free_batch(Qmgr *q, QmgrMessage *m)
         m->n_rcpts = 0;
 }
 
+static void message_flush_sites_free(QmgrMessage *m)
+{
+        if (!m->flush_sites)
+                return;
+        for (char **p = m->flush_sites; *p; p++)
+                free(*p);
+        m->flush_sites = mfree(m->flush_sites);
+}
+
+/* message_flush_site - remember the domain of ADDRESS (deferred) for the fast flush log: Postfix's
+ * defer_append() calls flush_add(domain after the last '@', id) per deferred recipient; qmgr
+ * sends one Add per domain once the file is back in deferred/ (message_complete), so that a
+ * flush can never find the entry before the file it names is there to be moved */
+static void message_flush_site(Qmgr *q, QmgrMessage *m, const char *address)
+{
+        const char *at = strrchr(address, '@');
+        size_t n = 0;
+        char **v;
+
+        if (!at || !at[1] || !flush_client_eligible(q->flush, at + 1))
+                return;
+        for (; m->flush_sites && m->flush_sites[n]; n++)
+                if (strcasecmp(m->flush_sites[n], at + 1) == 0)
+                        return;
+        v = reallocarray(m->flush_sites, n + 2, sizeof(char *));
+        if (!v)
+                return;
+        m->flush_sites = v;
+        v[n] = strdup(at + 1);
+        v[n + 1] = NULL;
+}
+
 void qmgr_message_free(QmgrMessage *m)
 {
         Qmgr *q;
@@ -75,6 +108,7 @@ void qmgr_message_free(QmgrMessage *m)
         strmap_remove(q->messages, m->id);
         LIST_REMOVE(all, q->active, m);
         safe_close(m->fd);
+        message_flush_sites_free(m);
         free(m->sender);
         free(m->envelope_id);
         free(m);
@@ -481,6 +515,7 @@ int qmgr_message_apply(QmgrMessage *m, const size_t *rcpts, const QmgrOutcome *o
                 QmgrRcpt *rc = &m->rcpts[rcpts[i]];
                 if (out[i].status == DELIVERY_DEFERRED) {
                         m->flags |= QMGR_MSG_DEFERRED;
+                        message_flush_site(q, m, rc->address);
                         continue;
                 }
                 r = queue_file_mark_done(m->fd, rc->offset);
@@ -666,6 +701,9 @@ static void message_complete(Qmgr *q, QmgrMessage *m)
                                                               q->minimal_backoff, q->maximal_backoff));
                 if (r < 0)
                         log_error_errno(r, "%s: cannot move to deferred: %m", m->id);
+                else
+                        for (char **p = m->flush_sites; p && *p; p++)
+                                flush_client_add(q->flush, *p, m->id);
                 qmgr_message_free(m);
                 return;
         }

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "flush-client.h"
 #include "log.h"
 #include "macro.h"
 #include "qmgr.h"
@@ -72,6 +73,9 @@ int qmgr_open(Qmgr *q, sd_event *event, const Conf *c)
                              (unsigned) conf_get_int(c, "hash_queue_depth"), &q->store);
         if (r < 0)
                 return log_error_errno(r, "cannot open the queue %s: %m", conf_get_string(c, "queue_directory"));
+        r = flush_client_new(c, event, &q->flush);
+        if (r < 0)
+                return log_error_errno(r, "cannot set up the fast flush client: %m");
         r = resolver_new(c, &q->resolver);
         if (r < 0)
                 return log_error_errno(r, "cannot set up routing: %m");
@@ -96,6 +100,7 @@ void qmgr_close(Qmgr *q)
         q->drain_timer = sd_event_source_disable_unref(q->drain_timer);
         q->store = queue_store_free(q->store);
         q->resolver = resolver_free(q->resolver);
+        q->flush = flush_client_free(q->flush);
         q->messages = strmap_free(q->messages);
         q->double_bounce_sender = mfree(q->double_bounce_sender);
         q->myhostname = mfree(q->myhostname);

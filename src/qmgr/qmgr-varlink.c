@@ -20,39 +20,10 @@
 #include "qmgr-varlink.h"
 #include "varlink-idl.h"
 
-static const char *peer_name(const struct ucred *peer, char buf[static 32])
-{
-        struct passwd *pw = peer ? getpwuid(peer->uid) : NULL;
-
-        if (pw)
-                return pw->pw_name;
-        snprintf(buf, 32, "%u", peer ? (unsigned) peer->uid : 0U);
-        return buf;
-}
-
-/* is_admin - root, our own user, our group (primary or supplementary) */
-static bool is_admin(const struct ucred *peer)
-{
-        struct passwd *pw;
-        struct group *gr;
-
-        if (!peer)
-                return false;
-        if (peer->uid == 0 || peer->uid == geteuid() || peer->gid == getegid())
-                return true;
-        pw = getpwuid(peer->uid);
-        gr = getgrgid(getegid());
-        if (pw && gr)
-                for (char **m = gr->gr_mem; m && *m; m++)
-                        if (streq(*m, pw->pw_name))
-                                return true;
-        return false;
-}
-
 static int not_authorized(VarlinkCall *call, const char *what)
 {
         char buf[32];
-        const char *user = peer_name(varlink_call_peer(call), buf);
+        const char *user = varlink_peer_name(varlink_call_peer(call), buf);
 
         log_warning("%s: not authorized to %s", user, what);
         return varlink_call_error(call, "io.tern.Queue.NotAuthorized", json_pack("{s:s}", "user", user));
@@ -204,7 +175,7 @@ static int method_list(VarlinkCall *call, json_t *parameters, unsigned flags, vo
         if (r < 0)
                 return r;
         if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"),
-                              peer_name(varlink_call_peer(call), buf)))
+                              varlink_peer_name(varlink_call_peer(call), buf)))
                 return not_authorized(call, "list the queue");
         if (decode_filter(call, p.filter, &f) > 0)
                 return 0;
@@ -250,7 +221,7 @@ static int method_show(VarlinkCall *call, json_t *parameters, unsigned flags, vo
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
                 return r;
-        if (!is_admin(varlink_call_peer(call)))
+        if (!varlink_peer_is_admin(varlink_call_peer(call)))
                 return not_authorized(call, "show queue files");
         r = qmgr_admin_show(q, p.id, &j);
         if (r == -ENOENT || r == -EBADMSG)
@@ -277,7 +248,7 @@ static int change(VarlinkCall *call, json_t *parameters, void *userdata, QmgrAdm
         r = varlink_dispatch(call, parameters, fields, &p);
         if (r < 0)
                 return r;
-        if (!is_admin(varlink_call_peer(call)))
+        if (!varlink_peer_is_admin(varlink_call_peer(call)))
                 return not_authorized(call, what);
         if (decode_filter(call, p.filter, &f) > 0)
                 return 0;
@@ -322,7 +293,7 @@ static int method_summary(VarlinkCall *call, json_t *parameters, unsigned flags,
         r = varlink_dispatch(call, parameters, fields, NULL);
         if (r < 0)
                 return r;
-        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"), peer_name(varlink_call_peer(call), buf)))
+        if (!conf_user_listed(conf_get_list(q->conf, "authorized_mailq_users"), varlink_peer_name(varlink_call_peer(call), buf)))
                 return not_authorized(call, "summarize the queue");
         r = qmgr_admin_summary(q, &j);
         if (r < 0)

@@ -25,6 +25,7 @@
 #include "conf.h"
 #include "delivery.h"
 #include "feedback.h"
+#include "flush-client.h"
 #include "list.h"
 #include "queue-store.h"
 #include "resolve.h"
@@ -111,6 +112,7 @@ struct QmgrMessage {
         uint64_t rcpt_total;            /* the C record's count */
         size_t rcpt_next;               /* index in the file's recipients where the next read starts */
         size_t rcpts_in_file;           /* recipient records in the file (done or not) */
+        char **flush_sites;             /* recipient domains deferred (NULL-terminated): fast flush */
         QmgrRcpt *rcpts;                /* this batch */
         size_t n_rcpts;
         unsigned refcount;              /* entries of this batch not yet done */
@@ -181,6 +183,7 @@ struct Qmgr {
         const Conf *conf;
         QueueStore *store;
         Resolver *resolver;
+        FlushClient *flush;             /* Add(domain, id) for every deferral (fast flush) */
         char *runtime_directory;
 
         /* configuration, read once */

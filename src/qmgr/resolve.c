@@ -45,12 +45,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "domain-list.h"
 #include "macro.h"
 #include "resolve.h"
-
-/* RFC 1035 limits, as Postfix's valid_hostname() applies them */
-#define RESOLVE_LABEL_MAX 63
-#define RESOLVE_HOSTNAME_MAX 255
 
 #define RESOLVE_NULL_RECIPIENT "5.1.3 null recipient address"
 #define RESOLVE_BAD_SYNTAX "5.1.3 bad address syntax"
@@ -63,60 +60,11 @@ struct Resolver {
         char *myhostname;
         char *relayhost;
         char *local_transport, *relay_transport, *default_transport;
-        char **mydestination, **relay_domains; /* NULL-terminated, lower case */
-        bool mydestination_parent, relay_domains_parent, transport_parent;
+        DomainList mydestination, relay_domains;
+        bool transport_parent;
         ResolveTableEntry *table;
         size_t n_table;
 };
-
-static void strv_free(char **v)
-{
-        if (!v)
-                return;
-        for (char **p = v; *p; p++)
-                free(*p);
-        free(v);
-}
-
-/* lowercase_ascii - fold A-Z in place (UTF-8 bytes stay as they are) */
-static char *lowercase_ascii(char *s)
-{
-        for (char *p = s; *p; p++)
-                if (*p >= 'A' && *p <= 'Z')
-                        *p = (char) (*p - 'A' + 'a');
-        return s;
-}
-
-/* strv_copy_lower - a lower-cased copy of a NULL-terminated list */
-static int strv_copy_lower(char *const *list, char ***ret)
-{
-        size_t n = 0;
-        char **v;
-
-        while (list && list[n])
-                n++;
-        v = calloc(n + 1, sizeof(char *));
-        if (!v)
-                return -ENOMEM;
-        for (size_t i = 0; i < n; i++) {
-                v[i] = strdup(list[i]);
-                if (!v[i]) {
-                        strv_free(v);
-                        return -ENOMEM;
-                }
-                lowercase_ascii(v[i]);
-        }
-        *ret = v;
-        return 0;
-}
-
-static bool strv_contains(char *const *list, const char *s)
-{
-        for (; list && *list; list++)
-                if (strcasecmp(*list, s) == 0)
-                        return true;
-        return false;
-}
 
 Resolver *resolver_free(Resolver *r)
 {
@@ -127,8 +75,8 @@ Resolver *resolver_free(Resolver *r)
         free(r->local_transport);
         free(r->relay_transport);
         free(r->default_transport);
-        strv_free(r->mydestination);
-        strv_free(r->relay_domains);
+        domain_list_done(&r->mydestination);
+        domain_list_done(&r->relay_domains);
         for (size_t i = 0; i < r->n_table; i++) {
                 free(r->table[i].pattern);
                 free(r->table[i].transport);
@@ -165,16 +113,14 @@ int resolver_new(const Conf *c, Resolver **ret)
             !r->default_transport)
                 return -ENOMEM;
         lowercase_ascii(r->myhostname);
-        k = strv_copy_lower(conf_get_list(c, "mydestination"), &r->mydestination);
+        k = domain_list_from_conf(c, "mydestination", &r->mydestination);
         if (k < 0)
                 return k;
-        k = strv_copy_lower(conf_get_list(c, "relay_domains"), &r->relay_domains);
+        k = domain_list_from_conf(c, "relay_domains", &r->relay_domains);
         if (k < 0)
                 return k;
         parents = conf_get_list(c, "parent_domain_matches_subdomains");
-        r->mydestination_parent = strv_contains(parents, "mydestination");
-        r->relay_domains_parent = strv_contains(parents, "relay_domains");
-        r->transport_parent = strv_contains(parents, "transport_maps");
+        r->transport_parent = conf_list_contains(parents, "transport_maps");
 
         n = conf_transport(c, &entries);
         if (n > 0) {
@@ -206,76 +152,6 @@ static const ResolveTableEntry *table_find(const Resolver *r, const char *key)
                 if (streq(r->table[i].pattern, key))
                         found = &r->table[i];
         return found;
-}
-
-/*
- * domain_list_match - Postfix's domain_list semantics over one list: "domain" matches exactly
- * (and subdomains with PARENT), ".domain" matches subdomains, "!pattern" turns a match into a
- * no-match, the first match decides; "type:table" entries never match
- */
-static bool domain_list_match(char *const *list, bool parent, const char *domain)
-{
-        size_t dl = strlen(domain);
-
-        for (; list && *list; list++) {
-                const char *pat = *list;
-                bool negate = false, match = false;
-                size_t pl;
-
-                while (*pat == '!') {
-                        negate = !negate;
-                        pat++;
-                }
-                if (strchr(pat, ':') && pat[0] != '[')
-                        continue; /* type:table */
-                pl = strlen(pat);
-                if (pl == 0)
-                        continue;
-                if (pat[0] == '.') {
-                        /* ".example.com" matches a.example.com, not example.com */
-                        match = dl > pl && streq(domain + dl - pl, pat);
-                } else if (streq(domain, pat)) {
-                        match = true;
-                } else if (parent && dl > pl + 1 && domain[dl - pl - 1] == '.' &&
-                           streq(domain + dl - pl, pat) && pat[0] != '[') {
-                        match = true;
-                }
-                if (match)
-                        return !negate;
-        }
-        return false;
-}
-
-/* valid_hostname - labels of [A-Za-z0-9_-] or UTF-8, 1..63 bytes, not starting or ending with
- * '-', at most 255 bytes, not all digits and dots (Postfix's valid_hostname) */
-static bool valid_hostname(const char *name)
-{
-        size_t len = strlen(name), label = 0;
-        bool non_numeric = false;
-
-        if (len == 0 || len > RESOLVE_HOSTNAME_MAX)
-                return false;
-        for (const char *p = name; *p; p++) {
-                unsigned char ch = (unsigned char) *p;
-
-                if (ch == '.') {
-                        if (label == 0 || p[-1] == '-')
-                                return false;
-                        label = 0;
-                        continue;
-                }
-                if (!(isalnum(ch) || ch == '-' || ch == '_' || ch >= 0x80))
-                        return false;
-                if (ch == '-' && label == 0)
-                        return false;
-                if (++label > RESOLVE_LABEL_MAX)
-                        return false;
-                if (!isdigit(ch))
-                        non_numeric = true;
-        }
-        if (label == 0 || name[len - 1] == '-')
-                return false;
-        return non_numeric;
 }
 
 /* literal_address - for "[1.2.3.4]" or "[ipv6:...]" (lower case), 4 or 6, and whether it is a
@@ -428,10 +304,10 @@ int resolve_address(const Resolver *r, const char *address, Resolved *ret)
 
         /* 1. the class and its transport parameter */
         if (at < 0 || streq(domain, r->myhostname) || streq(domain, "localhost") || loopback ||
-            domain_list_match(r->mydestination, r->mydestination_parent, domain)) {
+            domain_list_match(&r->mydestination, domain)) {
                 class = RESOLVE_CLASS_LOCAL;
                 param = r->local_transport;
-        } else if (domain_list_match(r->relay_domains, r->relay_domains_parent, domain)) {
+        } else if (domain_list_match(&r->relay_domains, domain)) {
                 class = RESOLVE_CLASS_RELAY;
                 param = r->relay_transport;
         } else {

@@ -36,6 +36,7 @@
 #include "json-util.h"
 #include "macro.h"
 #include "queue-format.h"
+#include "flush-request.h"
 #include "queue-list.h"
 #include "varlink.h"
 
@@ -417,11 +418,12 @@ int main(int argc, char **argv)
                                     json_pack("{s:[s,s,s,s]}", "requests", "flushDead", "all", "deferred",
                                               "incoming"));
         case MODE_FLUSH_SITE:
-                return call_service(conf, "flush", "io.tern.Flush.SendSite",
-                                    json_pack("{s:s}", "site", arg));
+                /* postqueue -s: Postfix's messages and exit codes (flush-request.c) */
+                return flush_request(conf, program, "SendSite", json_pack("{s:s}", "site", arg), arg,
+                                     SENDMAIL_TIMEOUT_SEC * USEC_PER_SEC, NULL);
         case MODE_FLUSH_ID:
-                return call_service(conf, "flush", "io.tern.Flush.SendFile",
-                                    json_pack("{s:s}", "queueId", arg));
+                return flush_request(conf, program, "SendFile", json_pack("{s:s}", "queueId", arg), arg,
+                                     SENDMAIL_TIMEOUT_SEC * USEC_PER_SEC, NULL);
         case MODE_MAIL:
                 break;
         }

@@ -223,3 +223,22 @@ class DaemonTestCase(TempDirTestCase):
             return "Listening on %s" % self.socket_path in d.stderr()
         self.assertTrue(wait_until(listening, START_TIMEOUT), "not listening: " + d.stderr())
         return d
+
+
+def write_queue_conf(path, name, spool, rt, settings, transport):
+    """main.cf for a queue test: nothing can reach the network (every transport is discard,
+    no relayhost) unless SETTINGS (pairs) say otherwise; TRANSPORT pairs make a [transport]
+    table."""
+    base = [("queue_directory", spool), ("runtime_directory", rt),
+            ("myhostname", "tern.test"), ("mydestination", "localhost"),
+            ("default_transport", "discard"), ("relay_transport", "discard"),
+            ("local_transport", "discard"), ("relayhost", ""),
+            ("queue_run_delay", "300s"), ("max_idle", "100s")]
+    keys = dict(settings)
+    lines = [(k, keys.pop(k) if k in keys else v) for k, v in base] + list(keys.items())
+    write_conf(path, name, dict(lines))
+    if transport:
+        with open(path, "a") as f:
+            f.write("\n[transport]\n")
+            for k, v in transport:
+                f.write("%s = %s\n" % (k, v))

@@ -36,7 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import varlink  # noqa: E402
 from harness import (SOURCE_ROOT, START_TIMEOUT, DaemonTestCase, Daemon, base_env,  # noqa: E402
-                     write_conf, wait_until)
+                     write_queue_conf, wait_until)
 
 BUILD = os.path.join(SOURCE_ROOT, "build")
 QMGR = os.environ.get("TERN_QMGR", os.path.join(BUILD, "src", "qmgr", "tern-qmgr"))
@@ -67,19 +67,7 @@ class QmgrTestCase(DaemonTestCase):
         self.write_main_cf(self.SETTINGS, self.TRANSPORT)
 
     def write_main_cf(self, settings, transport):
-        base = [("queue_directory", self.spool), ("runtime_directory", self.rt),
-                ("myhostname", "tern.test"), ("mydestination", "localhost"),
-                ("default_transport", "discard"), ("relay_transport", "discard"),
-                ("local_transport", "discard"), ("relayhost", ""),
-                ("queue_run_delay", "300s"), ("max_idle", "100s")]
-        keys = dict(settings)
-        lines = [(k, keys.pop(k) if k in keys else v) for k, v in base] + list(keys.items())
-        write_conf(self.conf_path, "test_qmgr", dict(lines))
-        if transport:
-            with open(self.conf_path, "a") as f:
-                f.write("\n[transport]\n")
-                for k, v in transport:
-                    f.write("%s = %s\n" % (k, v))
+        write_queue_conf(self.conf_path, "test_qmgr", self.spool, self.rt, settings, transport)
 
     def env(self):
         e = base_env()

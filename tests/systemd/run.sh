@@ -260,7 +260,7 @@ install_tern() {
         local svc
         # (templates: tern-discard@.service.d applies to every instance)
         for svc in tern-testd tern-submit tern-scache tern-qmgr tern-qmgr-wakeup tern-discard@ tern-error@ \
-                   tern-retry@; do
+                   tern-retry@ tern-flush tern-flush-refresh; do
         mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
@@ -706,6 +706,21 @@ t_scache() {
                 "statistics: max simultaneous domains=0 addresses=1 connection=1" SYSLOG_IDENTIFIER=tern/scache
 }
 
+# submit_message SENDER RECIPIENT SUBJECT - tern-sendmail in the container (as root); waits for
+# tern-submit's pickup line and sets id to the message's queue ID
+submit_message() {
+        local out
+        out=$(printf 'Subject: %s\n\nhello\n' "$3" |
+                in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_BUILD/src/sendmail/tern-sendmail" \
+                        -f "$1" "$2" 2>&1) || { echo "tern-sendmail: $out"; return 1; }
+        wait_for "the pickup line in the journal" 5 journal_has "from=<$1>" \
+                SYSLOG_IDENTIFIER=tern/submit || return 1
+        id=$(in_ct journalctl --no-pager -o cat SYSLOG_IDENTIFIER=tern/submit |
+                sed -n "s/^\([A-Za-z0-9]*\): uid=0 from=<$1>\$/\1/p" | tail -n 1)
+        [ -n "$id" ] || { echo "no queue ID in tern/submit's line"; return 1; }
+        echo "queued as $id"
+}
+
 # The queue manager through the real units: tern.target starts tern-qmgr.service (Type=notify,
 # User=tern), which serves io.tern.Qmgr on /run/tern/qmgr. A message submitted with tern-sendmail
 # to a recipient that main.cf routes to discard goes incoming -> active -> tern-discard@.service
@@ -746,15 +761,7 @@ s = json.loads(sys.argv[1])
 assert s["messageLimit"] > 0 and s["recipientLimit"] > 0, s' "$json" || return 1
 
         # a message to a recipient routed to discard: delivered by tern-discard@.service, removed
-        out=$(printf 'Subject: through the queue manager\n\nhello\n' |
-                in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_BUILD/src/sendmail/tern-sendmail" \
-                        -f "$QMGR_SENDER" user@example.test 2>&1) || { echo "tern-sendmail: $out"; return 1; }
-        wait_for "the pickup line in the journal" 5 journal_has "from=<$QMGR_SENDER>" \
-                SYSLOG_IDENTIFIER=tern/submit || return 1
-        id=$(in_ct journalctl --no-pager -o cat SYSLOG_IDENTIFIER=tern/submit |
-                sed -n "s/^\([A-Za-z0-9]*\): uid=0 from=<$QMGR_SENDER>\$/\1/p" | tail -n 1)
-        [ -n "$id" ] || { echo "no queue ID in tern/submit's line"; return 1; }
-        echo "queued as $id"
+        submit_message "$QMGR_SENDER" user@example.test "through the queue manager" || return 1
         wait_for "\"$id: removed\" from tern/qmgr" "$WAIT_TIMEOUT" journal_has "^$id: removed\$" \
                 SYSLOG_IDENTIFIER=tern/qmgr "TERN_QUEUE_ID=$id" || {
                 in_ct journalctl --no-pager -o short "TERN_QUEUE_ID=$id"
@@ -783,6 +790,88 @@ print("delivered by", e["_SYSTEMD_UNIT"])' "$json" "$id" || return 1
 
         in_ct systemctl stop tern.target || return 1
         # PartOf= queues tern-qmgr's stop with the target's; it may still be finishing
+        wait_for "tern-qmgr.service inactive after stopping tern.target" 10 state_is tern-qmgr.service inactive ||
+                return 1
+        write_main_cf "$MAIN_CF"
+}
+
+# Fast flush through the real units: mail for a relay domain routed to retry: is deferred by
+# tern-error@ (-t retry); tern-qmgr's Add reaches tern-flush.socket, which starts
+# tern-flush.service (User=tern) and the queue ID lands in /var/spool/tern/flush/cust_test.
+# tern-flush-refresh.timer (shortened by a runtime drop-in) runs tern-flush-refresh.service
+# (ternctl flush refresh, User=tern), which flushes the logfile once it is older than
+# fast_flush_refresh_time: qmgr opens the message again. tern-sendmail -qR does the same at
+# once; tern-flush exits after max_idle and its socket stays.
+FLUSH_CF="$QMGR_CF
+relay_domains = cust.test
+fast_flush_refresh_time = 1s
+[transport]
+cust.test = retry:"
+FLUSH_SENDER=flush-check-$$
+
+active_count() {
+        in_ct journalctl --no-pager -o cat SYSLOG_IDENTIFIER=tern/qmgr "TERN_QUEUE_ID=$1" | grep -c '(queue active)$'
+}
+active_at_least() {
+        [ "$(active_count "$1")" -ge "$2" ]
+}
+
+t_flush() {
+        local out id n
+        write_main_cf "$FLUSH_CF"
+        in_ct systemctl start tern.target || return 1
+        wait_for "tern-qmgr.service active" "$WAIT_TIMEOUT" state_is tern-qmgr.service active || return 1
+        expect "tern-flush.socket" "$(prop tern-flush.socket SubState)" listening || return 1
+        expect "socket file" "$(in_ct stat -c '%a %U:%G %F' /run/tern/flush)" "666 root:tern socket" || return 1
+        expect "tern-flush-refresh.timer" "$(prop tern-flush-refresh.timer ActiveState)" active || return 1
+
+        submit_message "$FLUSH_SENDER" user@cust.test "for a customer that pulls its mail" || return 1
+        wait_for "status=deferred from tern/error" "$WAIT_TIMEOUT" journal_has "status=deferred" \
+                SYSLOG_IDENTIFIER=tern/error "TERN_QUEUE_ID=$id" || return 1
+        wait_for "$id in the fast flush logfile" "$WAIT_TIMEOUT" \
+                in_ct grep -qx "$id" /var/spool/tern/flush/cust_test || {
+                in_ct journalctl --no-pager -o cat -u tern-flush.service -u tern-qmgr.service -n 20
+                return 1
+        }
+        expect "tern-flush.service user" "$(prop tern-flush.service User)" tern || return 1
+        expect "logfile owner and mode" "$(in_ct stat -c '%U %a' /var/spool/tern/flush/cust_test)" "tern 600" ||
+                return 1
+        expect "queue active lines before any flush" "$(active_count "$id")" 1 || return 1
+
+        # the timer: fires within seconds with the drop-in; its refresh flushes the stale logfile
+        mkdir -p "$CT_ROOT/run/systemd/system/tern-flush-refresh.timer.d"
+        printf '[Timer]\nOnActiveSec=1s\nOnUnitActiveSec=2s\nAccuracySec=100ms\n' \
+                >"$CT_ROOT/run/systemd/system/tern-flush-refresh.timer.d/test.conf"
+        in_ct systemctl daemon-reload || return 1
+        in_ct systemctl restart tern-flush-refresh.timer || return 1
+        wait_for "the timer's refresh opens $id again" "$WAIT_TIMEOUT" active_at_least "$id" 2 || {
+                in_ct journalctl --no-pager -o cat -u tern-flush-refresh.service -u tern-flush.service -n 20
+                return 1
+        }
+        expect "tern-flush-refresh.service result" "$(prop tern-flush-refresh.service Result)" success || return 1
+        rm -rf "$CT_ROOT/run/systemd/system/tern-flush-refresh.timer.d"
+        in_ct systemctl daemon-reload || return 1
+        in_ct systemctl restart tern-flush-refresh.timer || return 1
+
+        # sendmail -qR: the site's mail at once
+        wait_for "$id back in the logfile" "$WAIT_TIMEOUT" in_ct grep -qx "$id" /var/spool/tern/flush/cust_test ||
+                return 1
+        n=$(active_count "$id")
+        out=$(in_ct env TERN_CONFIG=/etc/tern/main.cf "$CT_BUILD/src/sendmail/tern-sendmail" -qR cust.test 2>&1) ||
+                { echo "tern-sendmail -qR: $out"; return 1; }
+        wait_for "-qR opens $id again" "$WAIT_TIMEOUT" active_at_least "$id" $((n + 1)) || return 1
+        out=$(ternctl flush list 2>&1) || { echo "ternctl flush list: $out"; return 1; }
+        printf '%s\n' "$out"
+        printf '%s\n' "$out" | grep -E '^cust_test ' >/dev/null || { echo "no cust_test in the list"; return 1; }
+
+        # idle exit after max_idle; the socket stays and the next call starts it again
+        wait_for "tern-flush.service exits when idle" $((MAX_IDLE * 10)) state_is tern-flush.service inactive ||
+                return 1
+        expect "tern-flush.socket after the idle exit" "$(prop tern-flush.socket SubState)" listening || return 1
+        ternctl flush send-file "$id" >/dev/null || return 1
+        wait_for "send-file opens $id again" "$WAIT_TIMEOUT" active_at_least "$id" $((n + 2)) || return 1
+
+        in_ct systemctl stop tern.target || return 1
         wait_for "tern-qmgr.service inactive after stopping tern.target" 10 state_is tern-qmgr.service inactive ||
                 return 1
         write_main_cf "$MAIN_CF"
@@ -834,6 +923,7 @@ check "tern.target starts the sockets wanted by it and stops them (PartOf=)" t_t
 check "tern-sendmail -> tern-submit.socket: a ready queue file owned by tern, pickup's log line" t_submit
 check "tern-scache.socket: a save activates the service, a find returns the connection, ternctl scache stats" t_scache
 check "tern.target starts tern-qmgr; a message routed to discard is delivered by tern-discard@ and removed" t_qmgr
+check "fast flush: qmgr's Add activates tern-flush; the refresh timer, sendmail -qR and send-file flush the site" t_flush
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
