@@ -1175,13 +1175,25 @@ int varlink_server_listen_fd(VarlinkServer *s, int fd)
 
 int varlink_listen_path(const char *path, mode_t mode)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
         _cleanup_(closep) int fd = -EBADF;
+        const char *slash;
         struct stat st;
+        int n;
 
         if (strlen(path) >= sizeof(sa.sun_path))
                 return -ENAMETOOLONG;
         strcpy(sa.sun_path, path);
+        /*
+         * The socket is bound and listening under a temporary name beside PATH and then renamed
+         * into place, so that a client that finds PATH never meets a socket that is bound but not
+         * yet listening (ECONNREFUSED), nor one with the umask's mode.
+         */
+        slash = strrchr(path, '/');
+        n = snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%.*s.%s.%ld", slash ? (int) (slash - path + 1) : 0,
+                     path, slash ? slash + 1 : path, (long) getpid());
+        if (n < 0 || (size_t) n >= sizeof(tmp.sun_path))
+                return -ENAMETOOLONG;
 
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0)
@@ -1198,20 +1210,21 @@ int varlink_listen_path(const char *path, mode_t mode)
                         return -errno;
                 if (connect(probe, (struct sockaddr *) &sa, sizeof(sa)) >= 0)
                         return -EADDRINUSE;
-                if (unlink(path) < 0)
-                        return -errno;
         }
+        (void) unlink(tmp.sun_path);    /* left by a process of ours with this pid that died */
         {
                 mode_t old = umask(0777 & ~mode);
-                int r = bind(fd, (struct sockaddr *) &sa, sizeof(sa));
+                int r = bind(fd, (struct sockaddr *) &tmp, sizeof(tmp));
                 umask(old);
                 if (r < 0)
                         return -errno;
         }
-        if (chmod(path, mode) < 0)
-                return -errno;
-        if (listen(fd, SOMAXCONN) < 0)
-                return -errno;
+        if (chmod(tmp.sun_path, mode) < 0 || listen(fd, SOMAXCONN) < 0 || rename(tmp.sun_path, path) < 0) {
+                int r = -errno;
+
+                (void) unlink(tmp.sun_path);
+                return r;
+        }
         return TAKE_FD(fd);
 }
 

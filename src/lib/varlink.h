@@ -99,7 +99,8 @@ int varlink_server_listen_fd(VarlinkServer *s, int fd);
 /* varlink_server_add_connection_fd - serve an already connected socket (taken over, also on
  * failure) as if it had been accepted: systemd's Accept=yes hands one over */
 int varlink_server_add_connection_fd(VarlinkServer *s, int fd);
-/* varlink_server_listen_path - bind PATH (a stale socket there is removed) with MODE, and listen */
+/* varlink_server_listen_path - listen on PATH with MODE: bound and listening under a temporary name,
+ * then renamed over PATH (a stale socket there is replaced; a live one is -EADDRINUSE) */
 int varlink_server_listen_path(VarlinkServer *s, const char *path, mode_t mode);
 /* varlink_listen_path - the same socket, bound and listening (non-blocking), returned as a descriptor
  * for a caller that accepts on its own (a delivery agent's parent run by hand) */

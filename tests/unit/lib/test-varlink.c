@@ -34,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -1293,6 +1294,83 @@ static void test_table_mismatch(void **state)
         assert_int_equal(varlink_server_add_interface(s, &testd_interface, NULL), -EEXIST);
 }
 
+/* connect to PATH: the descriptor, or -1 */
+static int test_connect_unix(const char *path)
+{
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        assert_true(fd >= 0);
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+                close(fd);
+                return -1;
+        }
+        return fd;
+}
+
+/* entries of DIR other than . and .. */
+static unsigned dir_entries(const char *dir)
+{
+        DIR *d = opendir(dir);
+        unsigned n = 0;
+
+        assert_non_null(d);
+        for (struct dirent *e; (e = readdir(d));)
+                n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+        closedir(d);
+        return n;
+}
+
+/*
+ * varlink_listen_path: the socket appears at its path already listening and with its mode (it is
+ * renamed into place), no temporary name is left behind, a stale socket is replaced, a live one and
+ * anything that is not a socket are refused.
+ */
+static void test_listen_path(void **state)
+{
+        Fixture *f = *state;
+        char path[160], file[160];
+        struct stat st;
+        int fd, fd2, c;
+
+        snprintf(path, sizeof(path), "%s/listen", f->dir);
+        fd = varlink_listen_path(path, 0640);
+        assert_true(fd >= 0);
+        assert_int_equal(lstat(path, &st), 0);
+        assert_true(S_ISSOCK(st.st_mode));
+        assert_int_equal(st.st_mode & 07777, 0640);
+        assert_int_equal(dir_entries(f->dir), 2); /* "test" (the fixture's) and "listen" */
+        c = test_connect_unix(path);
+        assert_true(c >= 0);
+        close(c);
+
+        /* live: refused, and the live socket is left alone */
+        assert_int_equal(varlink_listen_path(path, 0600), -EADDRINUSE);
+        assert_int_equal(dir_entries(f->dir), 2);
+
+        /* stale: replaced by a new socket that answers */
+        close(fd);
+        fd2 = varlink_listen_path(path, 0600);
+        assert_true(fd2 >= 0);
+        c = test_connect_unix(path);
+        assert_true(c >= 0);
+        close(c);
+        close(fd2);
+        assert_int_equal(dir_entries(f->dir), 2);
+        assert_int_equal(unlink(path), 0);
+
+        /* not a socket: never removed */
+        snprintf(file, sizeof(file), "%s/file", f->dir);
+        fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(varlink_listen_path(file, 0600), -EEXIST);
+        assert_int_equal(lstat(file, &st), 0);
+        assert_true(S_ISREG(st.st_mode));
+        assert_int_equal(unlink(file), 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -1317,6 +1395,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_sync_timeout, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_call_timeout_event, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_table_mismatch, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_listen_path, setup, teardown),
         };
 
         return cmocka_run_group_tests_name("varlink", tests, NULL, NULL);
