@@ -38,19 +38,27 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 status=0
 meson test -C "$builddir" --verbose --print-errorlogs "$@" || status=$?
 
-# One closing line that any reader understands, counted from meson's own log.
+# The failures' output, then one closing line that any reader understands, from meson's own log.
 python3 - "$builddir/meson-logs/testlog.json" <<'PY'
 import json, sys
 passed = failed = skipped = 0
+failures = []
 with open(sys.argv[1]) as f:
     for line in f:
-        r = json.loads(line).get('result')
+        t = json.loads(line)
+        r = t.get('result')
         if r in ('OK', 'EXPECTEDFAIL'):
             passed += 1
         elif r == 'SKIP':
             skipped += 1
         else:
             failed += 1
+            failures.append(t)
+# A failing test's own output again, last: a CI log is often read from its end only.
+for t in failures:
+    out = ((t.get('stdout') or '') + (t.get('stderr') or '')).splitlines()
+    print(f"==== {t['name']}: {t['result']} (last {min(len(out), 80)} lines of its output)")
+    print("\n".join(out[-80:]))
 print(f"tests: {passed} passed, {failed} failed, {skipped} skipped")
 PY
 exit "$status"
