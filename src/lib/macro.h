@@ -25,8 +25,13 @@
 #define _public_ __attribute__((__visibility__("default")))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+/* <sys/param.h> (pulled in by <resolv.h>) has its own, to the same effect */
+#ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#endif
+#ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
 
 #define TAKE_PTR(p)                            \
         ({                                     \
