@@ -21,6 +21,7 @@ struct ScacheClient {
         uint64_t timeout_usec, retry_delay_usec;
         VarlinkClient *conn;
         bool disabled;
+        bool oneway_saves;
         ScacheWarnFn warn;
         void *warn_userdata;
 };
@@ -57,6 +58,11 @@ void scache_client_set_warn(ScacheClient *c, ScacheWarnFn fn, void *userdata)
 {
         c->warn = fn;
         c->warn_userdata = userdata;
+}
+
+void scache_client_set_oneway_saves(ScacheClient *c, bool b)
+{
+        c->oneway_saves = b;
 }
 
 bool scache_client_disabled(const ScacheClient *c)
@@ -117,6 +123,43 @@ static int call(ScacheClient *c, const char *method, json_t *params, const int *
         return r;
 }
 
+/* call_oneway - one oneway request (no reply) with the same retry policy; 0 or -errno */
+static int call_oneway(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds)
+{
+        int r = 0;
+
+        if (c->disabled) {
+                json_decref(params);
+                return -EUNATCH;
+        }
+        for (unsigned attempt = 0; attempt < 2; attempt++) {
+                if (attempt > 0 && c->retry_delay_usec > 0) {
+                        struct timespec ts = {.tv_sec = (time_t) (c->retry_delay_usec / USEC_PER_SEC),
+                                              .tv_nsec = (long) (c->retry_delay_usec % USEC_PER_SEC) * 1000};
+                        (void) nanosleep(&ts, NULL);
+                }
+                if (!c->conn) {
+                        r = varlink_client_connect(c->path, &c->conn);
+                        if (r < 0)
+                                goto failed;
+                        varlink_client_set_timeout(c->conn, c->timeout_usec);
+                }
+                r = varlink_client_send(c->conn, method, json_incref(params), fds, n_fds, VARLINK_CALL_ONEWAY);
+                if (r >= 0) {
+                        json_decref(params);
+                        return 0;
+                }
+                c->conn = varlink_client_free(c->conn);
+        failed:
+                if (attempt > 0 || (r != -EPIPE && r != -ENOENT && r != -ECONNRESET))
+                        warn(c, "problem talking to service %s: %s", c->path, strerror(-r));
+        }
+        json_decref(params);
+        warn(c, "disabling connection caching");
+        c->disabled = true;
+        return r;
+}
+
 /* request - one call; 0 with *ret (a successful reply, to be done with), or -errno: the policy's
  * failures, -ENOENT for NotFound, -EINVAL for any other error reply */
 static int request(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds,
@@ -138,10 +181,12 @@ int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoi
         VarlinkReply reply = {};
         int r;
 
-        r = request(c, "io.tern.Scache.SaveEndpoint",
-                    json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint,
-                              "properties", props, "fd", 0),
-                    &fd, 1, &reply);
+        json_t *params = json_pack("{s:I,s:s,s:s,s:i}", "ttl", (json_int_t) ttl, "endpoint", endpoint,
+                                   "properties", props, "fd", 0);
+
+        if (c->oneway_saves)
+                return call_oneway(c, "io.tern.Scache.SaveEndpoint", params, &fd, 1);
+        r = request(c, "io.tern.Scache.SaveEndpoint", params, &fd, 1, &reply);
         if (r < 0)
                 return r;
         varlink_reply_done(&reply);
@@ -154,10 +199,12 @@ int scache_client_save_destination(ScacheClient *c, int64_t ttl, const char *des
         VarlinkReply reply = {};
         int r;
 
-        r = request(c, "io.tern.Scache.SaveDestination",
-                    json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination,
-                              "properties", props, "endpoint", endpoint),
-                    NULL, 0, &reply);
+        json_t *params = json_pack("{s:I,s:s,s:s,s:s}", "ttl", (json_int_t) ttl, "destination", destination,
+                                   "properties", props, "endpoint", endpoint);
+
+        if (c->oneway_saves)
+                return call_oneway(c, "io.tern.Scache.SaveDestination", params, NULL, 0);
+        r = request(c, "io.tern.Scache.SaveDestination", params, NULL, 0, &reply);
         if (r < 0)
                 return r;
         varlink_reply_done(&reply);

@@ -26,6 +26,13 @@ int scache_client_new(const char *socket_path, uint64_t timeout_usec, uint64_t r
 ScacheClient *scache_client_free(ScacheClient *c);
 void scache_client_set_warn(ScacheClient *c, ScacheWarnFn fn, void *userdata);
 bool scache_client_disabled(const ScacheClient *c);
+/*
+ * scache_client_set_oneway_saves - send SaveEndpoint/SaveDestination as varlink "oneway" calls:
+ * no reply is awaited (a save costs no round trip), so a save the cache refuses goes unnoticed
+ * and a save returns 0 once written. Requests on one connection are served in order, so a later
+ * find sees every earlier save.
+ */
+void scache_client_set_oneway_saves(ScacheClient *c, bool b);
 
 /* 0 saved; -EINVAL refused by the cache (bad request); -EUNATCH caching is off; other -errno: failed */
 int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoint, const char *props, int fd);
