@@ -275,6 +275,8 @@ static const ConfParam params[] = {
         P_TIME("smtp_data_init_timeout", "120s", 's', 1, 0, "smtp", "Time limit for the reply to DATA"),
         P_TIME("smtp_data_xfer_timeout", "180s", 's', 1, 0, "smtp",
                "Time limit for sending each part of the message"),
+        P_BOOL("smtp_defer_if_no_mx_address_found", "no", "smtp",
+               "Defer, instead of bounce, mail whose MX hosts have no address"),
         P_STR("smtp_helo_name", "$myhostname", "smtp", "Host name sent in EHLO or HELO"),
         P_TIME("smtp_helo_timeout", "300s", 's', 1, 0, "smtp",
                "Time limit for the greeting and the reply to EHLO or HELO"),

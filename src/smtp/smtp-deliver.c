@@ -201,7 +201,7 @@ static int queue_rcpt(Delivery *d, SmtpSession *s, const DeliveryRecipient *rc)
         char notify[48] = "";
         int n = rc->notify_flags;
 
-        if ((s->features.flags & SMTP_FEATURE_DSN) && !d->cfg->lmtp) {
+        if (s->features.flags & SMTP_FEATURE_DSN) {
                 if (n & DSN_NOTIFY_NEVER)
                         snprintf(notify, sizeof(notify), " NOTIFY=NEVER");
                 else if (n & (DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY | DSN_NOTIFY_FAILURE))
@@ -537,7 +537,8 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                 s->expire_time = time(NULL) + d->cfg->reuse_time_limit;
                 r = smtp_session_hello(s, d->cfg, &why);
                 if (r < 0) {
-                        d->sessions++;
+                        /* not a session for smtp_mx_session_limit: it never completed its
+                         * handshake (Postfix 2.3 and later) */
                         d->last = why;
                         snprintf(d->last_relay, sizeof(d->last_relay), "%s", s->relay);
                         /* a 5XX HELO on the last server bounces; anything else waits for the next */

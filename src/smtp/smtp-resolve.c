@@ -119,6 +119,7 @@ static int host_addrs(const SmtpConfig *cfg, const char *host, uint16_t port, ui
                       ServerList *l, SmtpWhy *why)
 {
         int types[2], n_types = 0, r, hard = 0, soft = 0, last_type = SMTP_DNS_T_A, last_error = 0;
+        int soft_type = SMTP_DNS_T_A, soft_error = 0;
         SmtpDnsAddr *all = NULL;
         size_t n_all = 0;
 
@@ -140,8 +141,11 @@ static int host_addrs(const SmtpConfig *cfg, const char *host, uint16_t port, ui
                         last_error = r;
                         if (r == -ENXIO || r == -ENODATA)
                                 hard++;
-                        else
+                        else {
                                 soft++;
+                                soft_type = types[t];
+                                soft_error = r;
+                        }
                         continue;
                 }
                 p = reallocarray(all, n_all + n, sizeof(*p));
@@ -157,7 +161,12 @@ static int host_addrs(const SmtpConfig *cfg, const char *host, uint16_t port, ui
         }
         if (n_all == 0) {
                 free(all);
-                dns_why(why, last_error ? last_error : -ENODATA, host, last_type);
+                /* one lookup that failed for now makes it a temporary failure, whatever the
+                 * other said: never a bounce while an answer may still come */
+                if (soft > 0)
+                        dns_why(why, soft_error, host, soft_type);
+                else
+                        dns_why(why, last_error ? last_error : -ENODATA, host, last_type);
                 return soft > 0 || hard == 0 ? -EAGAIN : -ENXIO;
         }
         smtp_dns_addr_order(all, n_all, cfg->address_preference, random_u32, NULL);
@@ -218,7 +227,20 @@ int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, 
                         smtp_why_set(why, "5.1.10", "Domain %s does not accept mail (nullMX)", d->host);
                         return -ENXIO;
                 }
-                n_mx = smtp_mx_sort(mx, n_mx, random_u32, NULL);
+                if (n_mx > 0) {
+                        n_mx = smtp_mx_sort(mx, n_mx, random_u32, NULL);
+                        /* MX records exist but none names a valid host: never the domain's own
+                         * address instead (RFC 5321 5.1) */
+                        if (n_mx == 0) {
+                                smtp_mx_free_array(mx, 0);
+                                smtp_why_set(why, "4.4.3",
+                                             "Host or domain name not found. Name service error for name=%s "
+                                             "type=MX: "
+                                             "malformed or unexpected name server reply",
+                                             d->host);
+                                return -EAGAIN;
+                        }
+                }
         }
 
         if (n_mx == 0) {
@@ -227,6 +249,7 @@ int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, 
                 if (r < 0)
                         goto fail;
         } else {
+                bool soft = false;
                 int last = 0;
 
                 for (size_t i = 0; i < n_mx; i++) {
@@ -239,15 +262,24 @@ int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, 
                                 r = last;
                                 goto fail;
                         }
-                        if (last < 0)
+                        if (last == -EAGAIN && !soft) {
+                                soft = true; /* the first temporary failure is the reason */
+                                *why = w;
+                        } else if (last < 0 && !soft)
                                 *why = w;
                 }
+                if (soft)
+                        last = -EAGAIN;
                 if (l.n == 0) {
-                        /* MX records that lead nowhere: a DNS mistake that may be fixed, not a bounce */
-                        if (last == -ENXIO)
+                        /* MX hosts that do not exist: returned as undeliverable with the last
+                         * host's name service error (Postfix's default), or deferred with
+                         * smtp_defer_if_no_mx_address_found; a failure for now always defers */
+                        if (last == -ENXIO && cfg->defer_if_no_mx_address_found) {
                                 smtp_why_set(why, "4.4.4", "no MX host for %s has a valid address record",
                                              d->host);
-                        r = -EAGAIN;
+                                last = -EAGAIN;
+                        }
+                        r = last == -ENXIO ? -ENXIO : -EAGAIN;
                         goto fail;
                 }
         }

@@ -249,8 +249,8 @@ int smtp_session_connect_unix(const SmtpConfig *cfg, const char *path, SmtpSessi
                 smtp_why_set(why, "4.4.1", "connect to %s: %s", path, connect_reason(r));
                 return r;
         }
-        /* Postfix logs a UNIX-domain LMTP server as relay=PATH[PATH] */
-        r = session_new(fd, path, path, 0, ret);
+        /* Postfix logs a UNIX-domain LMTP server as relay=MYHOSTNAME[PATH] */
+        r = session_new(fd, strempty(cfg->myhostname), path, 0, ret);
         if (r < 0) {
                 safe_close(fd);
                 smtp_why_set(why, "4.3.0", "out of memory");

@@ -55,6 +55,8 @@ int smtp_config_load(const Conf *c, const char *transport, SmtpConfig *ret)
                 .bind_address = conf_get_string(c, "smtp_bind_address"),
                 .bind_address6 = conf_get_string(c, "smtp_bind_address6"),
                 .skip_5xx_greeting = conf_get_bool(c, "smtp_skip_5xx_greeting"),
+                .defer_if_no_mx_address_found = conf_get_bool(c, "smtp_defer_if_no_mx_address_found"),
+                .myhostname = conf_get_string(c, "myhostname"),
                 .cache_destinations = conf_get_list(c, "smtp_connection_cache_destinations"),
                 .cache_on_demand = conf_get_bool(c, "smtp_connection_cache_on_demand"),
                 .cache_time_limit = conf_get_time(c, "smtp_connection_cache_time_limit"),

@@ -35,6 +35,8 @@ typedef struct SmtpConfig {
         const char *address_preference; /* smtp_address_preference */
         const char *bind_address, *bind_address6;
         bool skip_5xx_greeting;
+        bool defer_if_no_mx_address_found;
+        const char *myhostname;          /* names this host as the "server" of a unix: LMTP session */
         char *const *cache_destinations; /* smtp_connection_cache_destinations */
         bool cache_on_demand;
         int64_t cache_time_limit;        /* s: the TTL of a cached session */
@@ -82,7 +84,8 @@ void smtp_why_set(SmtpWhy *w, const char *dsn, const char *format, ...) _printf_
  */
 int smtp_session_connect(const SmtpConfig *cfg, const char *host, const SmtpDnsAddr *addr, uint16_t port,
                          SmtpSession **ret, SmtpWhy *why);
-/* smtp_session_connect_unix - LMTP over a UNIX-domain socket at PATH */
+/* smtp_session_connect_unix - LMTP over a UNIX-domain socket at PATH; logged as Postfix does,
+ * relay=MYHOSTNAME[PATH] */
 int smtp_session_connect_unix(const SmtpConfig *cfg, const char *path, SmtpSession **ret, SmtpWhy *why);
 /* smtp_session_adopt - a session over FD (from the connection cache); takes FD over */
 int smtp_session_adopt(int fd, const char *host, const char *addr, uint16_t port, SmtpSession **ret);
@@ -148,7 +151,9 @@ typedef struct SmtpServer {
  * most cfg->mx_address_limit in all; a host without MX records is its own server; a literal is
  * itself. -errno with WHY when there is no server: a name that does not exist (5.4.4 "Host or
  * domain name not found. Name service error for name=N type=T: Host not found"), a DNS failure
- * (4.4.3 "... Host not found, try again"), a null MX (5.1.10), or a malformed answer (4.4.3).
+ * (4.4.3 "... Host not found, try again"), a null MX (5.1.10), a malformed answer or MX records
+ * that name no valid host (4.4.3), MX hosts none of which has an address (the last host's 5.4.4,
+ * or 4.4.4 with smtp_defer_if_no_mx_address_found).
  */
 int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, size_t *ret_n, SmtpWhy *why);
 void smtp_server_free_array(SmtpServer *a, size_t n);
