@@ -3,27 +3,29 @@
 #
 # run-local.sh - set everything up and run a whole tern on a local spool under the checkout
 #
-# Installs the Debian packages (tools/deps.sh), builds into build/, writes
-# run/main.cf (queue_directory run/spool, runtime_directory run/sockets) and
-# starts tern the way its units do on a real host:
+# Installs the Debian packages (tools/deps.sh), builds into build/, unpacks Postfix's smtp-sink
+# (tools/fetch-postfix.sh: Debian's postfix package, not installed, nothing configured), writes
+# run/main.cf (queue_directory run/spool, runtime_directory run/sockets) and starts tern the way
+# its units do on a real host:
 #   - the socket-activated daemons (tern-submit, tern-scache, tern-flush, and tern-testd, the
 #     service scaffold's test daemon) under systemd-socket-activate, as their
 #     .socket units start them: the first call starts the daemon, it exits after
 #     max_idle with no client, the next call starts it again;
 #   - tern-qmgr, which is long-running (tern.target starts it), directly;
-#   - the delivery agents tern-discard, tern-error and tern-error -t retry,
-#     directly: run by hand, an agent binds its socket and forks a child per
-#     connection, as Accept=yes does under systemd.
-# main.cf routes every transport to discard (default_transport, relay_transport,
-# local_transport), so nothing can reach the network: tern-smtp does not exist
-# yet and no mail leaves the machine. A [transport] entry sends one demo domain
-# to the retry agent, so that the queue has something to list.
+#   - the delivery agents tern-smtp (transports smtp and relay), tern-discard, tern-error and
+#     tern-error -t retry, directly: run by hand, an agent binds its socket and forks a child
+#     per connection, as Accept=yes does under systemd.
+# The destination is smtp-sink on loopback: main.cf sends all mail to relayhost =
+# [127.0.0.1]:PORT, so nothing can reach the network. One relay domain, down.example, goes to
+# a second loopback port where nothing listens at first: its mail is deferred, and fast flush
+# delivers it once a sink answers there.
 #
-# Then it shows a few ternctl calls and a message's whole life: tern-sendmail ->
-# tern-submit -> run/spool/incoming -> tern-qmgr -> tern-discard -> removed.
-# It keeps serving until Ctrl-C when run on a terminal; with --demo (or no
-# terminal) it stops after the demonstration. Each daemon that lands adds itself
-# to DAEMONS (socket-activated) or SERVERS (started directly) below.
+# Then it shows a few ternctl calls and a message's whole life: tern-sendmail -> tern-submit ->
+# run/spool/incoming -> tern-qmgr -> tern-smtp -> smtp-sink -> removed; sessions reused through
+# tern-scache (conn_use=2); the deferred site, `ternctl queue list`, `ternctl flush list`, and
+# `sendmail -qR down.example` once the site is back. It keeps serving until Ctrl-C when run on a
+# terminal; with --demo (or no terminal) it stops after the demonstration. Each daemon that
+# lands adds itself to DAEMONS (socket-activated) or SERVERS (started directly) below.
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,12 +33,23 @@ cd "$top"
 demo_only=false
 [[ "${1:-}" == "--demo" || ! -t 0 ]] && demo_only=true
 
-bash tools/deps.sh
+bash tools/deps.sh --sink
 [[ -f build/build.ninja ]] || meson setup build --buildtype=debugoptimized >/dev/null
 ninja -C build >/dev/null
+postfix_root="$top/build/postfix-root"
+if ! bash tools/fetch-postfix.sh "$postfix_root"; then
+        echo "run-local.sh: cannot unpack Debian's postfix package for smtp-sink (apt-get download postfix)" >&2
+        exit 1
+fi
 
 run="$top/run"
-mkdir -p "$run/spool" "$run/sockets"
+mkdir -p "$run/spool" "$run/sockets" "$run/sink"
+# two free loopback ports: the relayhost's sink, and the site that is down
+read -r sink_port down_port < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
 cat > "$run/main.cf" <<CF
 # tern on a local spool: written by tools/run-local.sh
 queue_directory = $run/spool
@@ -46,22 +59,27 @@ myhostname = relay.tern.test
 myorigin = tern.test
 # short, so that the demonstration shows an idle exit and a re-activation
 max_idle = 5s
-# Nothing leaves this machine: every transport is the discard agent (discard(8):
-# each recipient is logged as delivered, status=sent). tern-smtp is not there.
-default_transport = discard
-relay_transport = discard
+# All mail goes to smtp-sink on loopback (Postfix's test server): nothing leaves this
+# machine. Mail for this host itself goes to the discard agent.
+default_transport = smtp
+relayhost = [127.0.0.1]:$sink_port
+relay_transport = relay
 local_transport = discard
-relayhost =
+inet_protocols = ipv4
+# keep sessions to the sink in tern-scache and reuse them (conn_use=2, 3, ...)
+smtp_connection_cache_destinations = 127.0.0.1
 # a local run needs no more; the default (20000) holds as many files open
 qmgr_message_active_limit = 1000
+# a site that is down is retried soon, not after the default backoff
+minimal_backoff_time = 10s
 
 # the customer whose site is down pulls its mail with ETRN: fast flush keeps
 # a logfile of its deferred mail (fast_flush_domains = \$relay_domains)
 relay_domains = down.example
 
 [transport]
-# a site that is down: the retry agent defers its mail (error(8) as "retry")
-down.example = retry:4.4.1 demo: the site is down
+# a site that is down: nothing listens on its port until the demo starts a sink there
+down.example = relay:[127.0.0.1]:$down_port
 CF
 export TERN_CONFIG="$run/main.cf"
 ternctl="$top/build/src/ctl/ternctl"
@@ -77,6 +95,8 @@ DAEMONS=(
 # program [arguments]  socket  (long-running or forking agents: started directly, as
 # tern.target and the agents' Accept=yes sockets do)
 SERVERS=(
+        "build/src/smtp/tern-smtp smtp"
+        "build/src/smtp/tern-smtp:-t:relay relay"
         "build/src/discard/tern-discard discard"
         "build/src/error/tern-error error"
         "build/src/error/tern-error:-t:retry retry"
@@ -95,6 +115,16 @@ cleanup() {
         wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
+
+# sink PORT - Postfix's smtp-sink on 127.0.0.1:PORT, a dump file per message in run/sink
+sink() {
+        local u=()
+        [[ $(id -u) -ne 0 ]] || { u=(-u nobody); chmod 0777 "$run/sink"; }
+        LD_LIBRARY_PATH="$postfix_root/usr/lib/postfix" "$postfix_root/usr/sbin/smtp-sink" "${u[@]}" \
+                -h sink.tern.test -d "$run/sink/%M." "127.0.0.1:$1" 100 >>"$run/sink.log" 2>&1 &
+        pids+=($!)
+}
+sink "$sink_port"
 
 # activate PROGRAM SOCKET - listen on SOCKET; start PROGRAM on the first
 # connection; after it exits (max_idle), listen again: systemd's .socket units.
@@ -161,18 +191,23 @@ queue_id() {
         grep -F "tern/submit:" "$run/daemons.log" | tail -n 1 | sed -n 's/^tern\/submit: \([A-Za-z0-9]*\): .*/\1/p'
 }
 
-say "# local submission: tern-sendmail queues a message durably into run/spool/incoming,"
-say "# tern-submit tells tern-qmgr, tern-qmgr hands it to tern-discard, and removes it"
+say "# local submission: tern-sendmail queues three messages durably into run/spool/incoming,"
+say "# tern-submit tells tern-qmgr, tern-qmgr hands them to tern-smtp, which delivers them to"
+say "# smtp-sink on 127.0.0.1:$sink_port; the session is kept in tern-scache and reused"
 sendmail="$top/build/src/sendmail/tern-sendmail"
-printf 'Subject: hello from tern\n\nThis message is delivered to the discard agent.\n' >"$run/message.txt"
-show "$sendmail" -f operator site-admin@customer.example <"$run/message.txt"
-id=$(queue_id)
-logged "$id" removed || true
-show grep -F "$id" "$run/daemons.log"
+for n in 1 2 3; do
+        printf 'Subject: hello %s from tern\n\nThis message goes through tern-smtp to smtp-sink.\n' "$n" >"$run/message.txt"
+        show "$sendmail" -f operator "site-admin@customer$n.example" <"$run/message.txt"
+        id=$(queue_id)
+        logged "$id" removed || true
+done
+show grep -F "tern/smtp:" "$run/daemons.log"
+show ls "$run/sink"
 show "$ternctl" queue list
+show "$ternctl" scache stats
 show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
 
-say "# a site that is down (the [transport] entry sends it to the retry agent): deferred"
+say "# a site that is down (nothing listens on 127.0.0.1:$down_port): deferred"
 printf 'Subject: for a site that is down\n\nThis message waits in the deferred queue.\n' >"$run/message.txt"
 show "$sendmail" -f operator postmaster@down.example <"$run/message.txt"
 id=$(queue_id)
@@ -180,31 +215,24 @@ for _ in $(seq 200); do [[ -n "$(find "$run/spool/deferred" -type f -name "$id")
 show grep -F "$id" "$run/daemons.log"
 show "$ternctl" queue list
 show "$ternctl" qmgr status
-say "# fast flush: tern-qmgr listed the deferred message in the site's logfile; the"
-say "# customer's ETRN (here: sendmail -qR) moves exactly that site's mail to incoming"
+say "# fast flush: tern-qmgr listed the deferred message in the site's logfile. The site"
+say "# comes back (a sink on its port) and pulls its mail with ETRN (here: sendmail -qR):"
+say "# exactly that site's mail moves to incoming and is delivered"
 for _ in $(seq 200); do grep -qx "$id" "$run/spool/flush/down_example" 2>/dev/null && break; sleep 0.05; done
 show "$ternctl" flush list
-before=$(grep -cF "tern/qmgr: $id: from=" "$run/daemons.log")
+sink "$down_port"
+for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$down_port") 2>/dev/null && break; sleep 0.05; done
 show "$sendmail" -qR down.example
-for _ in $(seq 200); do
-        [[ $(grep -cF "tern/qmgr: $id: from=" "$run/daemons.log") -gt $before ]] && break
-        sleep 0.05
-done
+logged "$id" removed || true
 show grep -F "$id" "$run/daemons.log"
-say "# postsuper -d by recipient: the operator gives up on it"
-show "$ternctl" queue delete --recipient postmaster@down.example
 show "$ternctl" queue list
-
-say "# the connection cache: empty until the SMTP delivery agent lands"
-show "$ternctl" scache stats
-show "$ternctl" call scache io.tern.Scache.FindDestination '{"destination": "smtp\nexample.com\n0\n0\n0\n"}'
 echo
 echo "The daemons' log lines: $run/daemons.log"
 
 if ! $demo_only; then
         echo
         echo "tern is running. Try: export TERN_CONFIG=$run/main.cf"
-        echo "  echo hi | $top/build/src/sendmail/tern-sendmail you@example.com"
+        echo "  echo hi | $top/build/src/sendmail/tern-sendmail you@example.com   (to smtp-sink: ls $run/sink)"
         echo "  $ternctl queue list; $ternctl qmgr status; tail $run/daemons.log"
         echo "Ctrl-C stops it."
         wait
