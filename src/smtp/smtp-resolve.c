@@ -62,7 +62,12 @@ static int query(const char *name, int type, uint8_t *answer, size_t size)
 
 static void dns_why(SmtpWhy *why, int r, const char *name, int type)
 {
-        if (r == -ENXIO || r == -ENODATA)
+        if (r == -ENODATA)
+                smtp_why_set(why, "5.4.4",
+                             "Host or domain name not found. Name service error for name=%s type=%s: "
+                             "Host found but no data record of requested type",
+                             name, type_name(type));
+        else if (r == -ENXIO)
                 smtp_why_set(why, "5.4.4",
                              "Host or domain name not found. Name service error for name=%s type=%s: "
                              "Host not found",
@@ -216,7 +221,10 @@ int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, 
                 r = query(d->host, SMTP_DNS_T_MX, buf, SMTP_DNS_ANSWER_MAX);
                 if (r >= 0)
                         r = smtp_dns_parse_mx(buf, (size_t) r, d->host, &mx, &n_mx);
-                if (r == -ENODATA)
+                /* no MX records, or no such name: the name's own addresses are asked for next
+                 * (so a name that does not exist is reported as Postfix does, "type=A: Host
+                 * not found") */
+                if (r == -ENODATA || r == -ENXIO)
                         r = 0, n_mx = 0;
                 if (r < 0) {
                         dns_why(why, r, d->host, SMTP_DNS_T_MX);
@@ -224,7 +232,7 @@ int smtp_resolve(const SmtpConfig *cfg, const SmtpNexthop *d, SmtpServer **ret, 
                 }
                 if (smtp_mx_is_null(mx, n_mx)) {
                         smtp_mx_free_array(mx, n_mx);
-                        smtp_why_set(why, "5.1.10", "Domain %s does not accept mail (nullMX)", d->host);
+                        smtp_why_set(why, "5.1.0", "Domain %s does not accept mail (nullMX)", d->host);
                         return -ENXIO;
                 }
                 if (n_mx > 0) {
