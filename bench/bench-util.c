@@ -413,3 +413,117 @@ void bench_pid_stop(pid_t pid)
         kill(pid, SIGTERM);
         (void) waitpid(pid, NULL, 0);
 }
+
+/* One process of /proc: who its parent is and its CPU ticks (own; reaped children's). */
+typedef struct ProcEntry {
+        pid_t pid, ppid;
+        unsigned long long self, reaped;
+} ProcEntry;
+
+/* proc_table - every process in /proc (those that vanish while read are left out); *RET_N of them */
+static ProcEntry *proc_table(size_t *ret_n)
+{
+        DIR *d = opendir("/proc");
+        ProcEntry *t = NULL;
+        size_t n = 0, alloc = 0;
+        struct dirent *de;
+
+        if (!d)
+                die("/proc", errno);
+        while ((de = readdir(d))) {
+                char path[64], buf[2048], *p;
+                unsigned long long ut, st, cut, cst;
+                int pid, ppid;
+                FILE *f;
+
+                if (de->d_name[0] < '1' || de->d_name[0] > '9' || (pid = atoi(de->d_name)) <= 0)
+                        continue;
+                snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+                f = fopen(path, "re");
+                if (!f)
+                        continue;
+                p = fgets(buf, sizeof(buf), f);
+                fclose(f);
+                if (!p || !(p = strrchr(buf, ')')))
+                        continue;
+                if (sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %llu %llu", &ppid,
+                           &ut, &st, &cut, &cst) != 5)
+                        continue;
+                if (n == alloc) {
+                        ProcEntry *nt;
+                        alloc = alloc ? 2 * alloc : 256;
+                        nt = realloc(t, alloc * sizeof(*t));
+                        if (!nt)
+                                die("realloc", ENOMEM);
+                        t = nt;
+                }
+                t[n++] = (ProcEntry){.pid = (pid_t) pid, .ppid = ppid, .self = ut + st,
+                                     .reaped = cut + cst};
+        }
+        closedir(d);
+        *ret_n = n;
+        return t;
+}
+
+/* proc_tree_mark - mark (IN[i] = true) PID's entry and every entry under it; false: PID not there */
+static bool proc_tree_mark(const ProcEntry *t, size_t n, pid_t pid, bool *in)
+{
+        bool found = false, grew = true;
+
+        for (size_t i = 0; i < n; i++)
+                if (t[i].pid == pid)
+                        in[i] = found = true;
+        /* a parent may come after its children in /proc's order: repeat until nothing is added */
+        while (found && grew) {
+                grew = false;
+                for (size_t i = 0; i < n; i++) {
+                        if (in[i])
+                                continue;
+                        for (size_t j = 0; j < n; j++)
+                                if (in[j] && t[j].pid == t[i].ppid) {
+                                        in[i] = grew = true;
+                                        break;
+                                }
+                }
+        }
+        return found;
+}
+
+size_t bench_descendants(pid_t pid, pid_t *ret, size_t max)
+{
+        size_t n, k = 0;
+        ProcEntry *t = proc_table(&n);
+        bool *in = calloc(n + 1, sizeof(bool));
+
+        if (!in)
+                die("calloc", ENOMEM);
+        if (proc_tree_mark(t, n, pid, in))
+                for (size_t i = 0; i < n; i++)
+                        if (in[i] && t[i].pid != pid) {
+                                if (ret && k < max)
+                                        ret[k] = t[i].pid;
+                                k++;
+                        }
+        free(in);
+        free(t);
+        return k;
+}
+
+double bench_tree_cpu_seconds(pid_t pid)
+{
+        size_t n;
+        ProcEntry *t = proc_table(&n);
+        bool *in = calloc(n + 1, sizeof(bool));
+        unsigned long long ticks = 0;
+        bool found;
+
+        if (!in)
+                die("calloc", ENOMEM);
+        found = proc_tree_mark(t, n, pid, in);
+        for (size_t i = 0; i < n; i++)
+                if (in[i])
+                        ticks += t[i].self + t[i].reaped;
+        free(in);
+        free(t);
+        return found ? (double) ticks / (double) sysconf(_SC_CLK_TCK) : -1;
+}

@@ -149,3 +149,10 @@ pid_t bench_agent_start(const char *program, const char *config, const char *log
                         const char *socket);
 /* bench_pid_stop - SIGTERM to PID and wait for it */
 void bench_pid_stop(pid_t pid);
+/* bench_descendants - the processes under PID (its children, theirs, ...; zombies too), at most
+ * MAX into RET (NULL: only counted); how many there are */
+size_t bench_descendants(pid_t pid, pid_t *ret, size_t max);
+/* bench_tree_cpu_seconds - user + system CPU time of PID and of every live process under it, with
+ * what each of them has reaped (cutime + cstime): the CPU of a daemon that forks a child per
+ * connection (-1: PID unknown) */
+double bench_tree_cpu_seconds(pid_t pid);

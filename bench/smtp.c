@@ -1,0 +1,1028 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bench/smtp.c - tern-smtp's delivery rate to smtp-sink on loopback, with connection caching off,
+ * always on, and on demand, beside tern-discard (what tern-qmgr alone can do)
+ *
+ * Usage: bench-smtp [-n MESSAGES] [-R REPEATS] [-r RUNS] [-d DIR] [-P POSTFIX_ROOT] [-K]
+ *                   TERN_QMGR TERN_SMTP TERN_SCACHE TERN_DISCARD
+ * (-n: the burst, default 10,000; -R: how many times each run is made, default 3, interleaved
+ * (a b c d a b c d ...), the repetition with the median rate shown with the range of all; -r:
+ * which runs, as letters, default "abcd"; -K: keep the temporary directory, with the daemons'
+ * logs and smtp-sink's output, and say where it is; POSTFIX_ROOT: Debian's postfix package
+ * unpacked, default TERN_BUILD_ROOT/postfix-root, which is fetched with tools/fetch-postfix.sh
+ * when smtp-sink is not there)
+ *
+ * Each run (each repetition) has a directory of its own under DIR (default /var/tmp: a disk):
+ * spool/, run/ (runtime_directory), main.cf, daemons.log (the tern daemons' stderr), sink.out
+ * and sink.log (smtp-sink's stdout and stderr). In each run:
+ *   spool    MESSAGES one-recipient messages of about 1 kB (rcpt@dest.test, the same queue file
+ *            for all) made durable with queue-store's commits into incoming/ and moved to hold/
+ *            while nothing runs (as bench-qmgr does), then syncfs() on the spool, so that their
+ *            write-back does not land in the timed part;
+ *   sink     Postfix's smtp-sink on 127.0.0.1:PORT (a free port: port 0 bound first), backlog
+ *            1000, -c (it prints "sess=N quit=N mesg=N\r" to stdout, flushed, whenever a session
+ *            ends, a QUIT comes or a message is received), -u nobody when we are root; waited for
+ *            in /proc/net/tcp (a test connection would count as a session);
+ *   daemons  tern-scache (runs b and c), tern-smtp or tern-discard, each run by hand on run/
+ *            (bench_agent_start), then tern-qmgr (READY=1);
+ *   burst    one io.tern.Queue.Requeue of hold/ moves every message to incoming at once (what
+ *            Postfix's "postsuper -r ALL hold" does). Timed from that call until qmgr has logged
+ *            "ID: removed" for every message (its log is read on every 10 ms: cheaper for qmgr
+ *            than a Status call, which lists the queue directories); io.tern.Qmgr.Status must
+ *            then show every queue empty and no message in core, and tern-smtp must have logged
+ *            every message "status=sent". A deferral or bounce in the log, a daemon exiting, or
+ *            30 s without a message removed stop the benchmark with the line or qmgr's Status;
+ *   CPU      utime + stime from /proc over the burst: tern-qmgr; the agent with the children it
+ *            forked per qmgr connection (bench_tree_cpu_seconds); tern-scache; smtp-sink;
+ *   sessions tern-qmgr, tern-smtp (and its children) and tern-scache are stopped, so that every
+ *            connection, cached ones too, is closed. smtp-sink counts a session and writes its
+ *            counters before it closes the socket, so once /proc/net/tcp shows it no session
+ *            (ESTABLISHED or CLOSE_WAIT on PORT), its last counters are final: sess (every
+ *            connection made) and mesg, which must be exactly MESSAGES. "reused" is the
+ *            deliveries tern-smtp logged with conn_use= (a session's second and later ones).
+ * The runs, each on a fresh spool, daemons and smtp-sink:
+ *   a) caching off: smtp_connection_cache_on_demand = no, no smtp_connection_cache_destinations;
+ *   b) caching on: smtp_connection_cache_destinations = 127.0.0.1 (every delivery to the
+ *      destination loads and saves sessions), on demand off, tern-scache running;
+ *   c) on demand (Postfix's default): smtp_connection_cache_on_demand = yes, no destinations:
+ *      tern-smtp caches when qmgr's request says so (a backlog for the destination);
+ *   d) tern-discard instead (default_transport = discard): qmgr's own ceiling, no smtp-sink.
+ * main.cf in all: relayhost = [127.0.0.1]:PORT (nothing can leave the machine: no DNS, and
+ * every non-local address goes to the sink), default_transport and relay_transport smtp,
+ * mydestination = localhost and local_transport = discard (no local mail is made here),
+ * inet_protocols = ipv4, myhostname = bench.test, queue_run_delay 3600s (no deferred scan during
+ * the burst), max_idle 3600s and max_use 1000000 (no agent exits during the burst),
+ * default_destination_concurrency_limit 20 (Postfix's default, as in the reference run).
+ *
+ * The issue's reference (Postfix on this machine, not measured here): the same burst released at
+ * once, 1,355 messages/s to smtp-sink; a 2,000-message burst used 21 connections with caching,
+ * and caching was slower on loopback (0.76 x the uncached rate). Goals: at least twice Postfix's
+ * rate, and caching never slower than no caching. Both are printed with yes/no for each run.
+ *
+ * Every process started here is stopped at exit, on failure too: this process is a child
+ * subreaper, so what the daemons fork stays under it, and whatever is left under it at exit is
+ * sent SIGTERM (then SIGKILL) by pid.
+ *
+ * Limits: one machine (2 shared CPUs here) runs qmgr, up to 20 agents, tern-scache, smtp-sink
+ * and this process; smtp-sink is Postfix's unsupported test server and its speed is part of
+ * what is measured; the log is written to a file and read here. Measure a release build.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench-util.h"
+#include "json-util.h"
+#include "macro.h"
+#include "queue-file.h"
+#include "queue-store.h"
+#include "varlink.h"
+
+const char *const bench_name = "bench-smtp";
+
+/* Postfix on this machine, from the issue text (not measured here) */
+#define POSTFIX_RATE 1355.0      /* msgs/s, smtp-sink on loopback, burst released at once */
+#define POSTFIX_CACHED_CONNS 21  /* connections a 2,000-message burst used with caching */
+#define POSTFIX_CACHE_RATIO 0.76 /* cached / uncached rate */
+#define GOAL_RATE (2.0 * POSTFIX_RATE)
+
+#define DEFAULT_MESSAGES 10000
+#define CONCURRENCY_LIMIT 20 /* default_destination_concurrency_limit: Postfix's default */
+#define SINK_BACKLOG 1000
+#define ENQUEUE_BATCH 256
+#define POLL_USEC 10000
+#define STALL_SEC 30 /* no message removed for this long: stalled */
+#define RUN_TIMEOUT_SEC 600
+#define STOP_TIMEOUT_MSEC 5000 /* SIGTERM to SIGKILL */
+#define SINK_DRAIN_SEC 10      /* smtp-sink's sessions must end within this after the daemons stop */
+#define BODY_LINES 12          /* 12 x 72 characters: a message of about 1 kB */
+#define PROCS_MAX 4096
+#define ISSUES_KEPT 3     /* warning/deferral lines quoted per run */
+#define DEFAULT_REPEATS 3 /* a burst lasts about 2 s here: one alone is noisy */
+#define REPEATS_MAX 20
+
+typedef enum RunKind {
+        RUN_UNCACHED,
+        RUN_CACHED,
+        RUN_ON_DEMAND,
+        RUN_DISCARD,
+        _RUN_MAX,
+} RunKind;
+
+typedef struct RunSpec {
+        char letter;
+        const char *name;
+        bool smtp;   /* tern-smtp and smtp-sink; else tern-discard */
+        bool scache; /* tern-scache running */
+        const char *config;
+} RunSpec;
+
+static const RunSpec run_specs[_RUN_MAX] = {
+        [RUN_UNCACHED] = {'a', "a) smtp, caching off", true, false,
+                          "default_transport = smtp\nrelay_transport = smtp\n"
+                          "smtp_connection_cache_on_demand = no\nsmtp_connection_cache_destinations =\n"},
+        [RUN_CACHED] = {'b', "b) smtp, caching on (127.0.0.1)", true, true,
+                        "default_transport = smtp\nrelay_transport = smtp\n"
+                        "smtp_connection_cache_on_demand = no\n"
+                        "smtp_connection_cache_destinations = 127.0.0.1\n"},
+        [RUN_ON_DEMAND] = {'c', "c) smtp, caching on demand", true, true,
+                           "default_transport = smtp\nrelay_transport = smtp\n"
+                           "smtp_connection_cache_on_demand = yes\nsmtp_connection_cache_destinations =\n"},
+        [RUN_DISCARD] = {'d', "d) tern-discard instead", false, false,
+                         "default_transport = discard\nrelay_transport = discard\n"},
+};
+
+typedef struct Result {
+        bool ran;
+        size_t n;
+        double seconds;
+        double cpu_qmgr, cpu_agents, cpu_scache, cpu_sink; /* < 0: not measured */
+        long sessions, quits, mesgs;                       /* smtp-sink's counters; -1: none */
+        size_t sent, reused, agents;
+        size_t warnings;           /* in this run; in the report, over every repetition */
+        double rate_min, rate_max; /* in the report: over every repetition */
+        unsigned repeats;
+        char issue[ISSUES_KEPT][512];
+} Result;
+
+typedef struct Run {
+        const RunSpec *spec;
+        unsigned rep;
+        char dir[300], spool[340], rt[340], config[340], notify[340], log[340], sink_out[340], sink_log[340],
+                qmgr_sock[360];
+        uint16_t port;
+        BenchDaemon qmgr;
+        pid_t agent, scache, sink;
+        /* qmgr's log, read on from where the last read stopped */
+        uint64_t log_off;
+        char part[4096];
+        size_t plen;
+        size_t removed, deferred, bounced;
+        Result *res;
+} Run;
+
+static struct {
+        const char *qmgr, *smtp, *scache, *discard;
+        char sink_path[512], sink_libs[512];
+        char dir[256];
+        size_t n;
+        bool keep;
+        uint8_t *file; /* the queue file copied for each message */
+        size_t file_size;
+        pid_t main_pid;
+} B;
+
+static volatile sig_atomic_t interrupted;
+
+/* ---- processes ------------------------------------------------------------------------------ */
+
+/* reap - collect PID if it is our child and has exited; true when it is gone */
+static bool reap(pid_t pid)
+{
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+                return true;
+        return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * stop_under - SIGTERM to every process under ROOT except SPARE (and what is under it), again to
+ * any that appear (an agent's children, orphans handed to us as subreaper), until none is left;
+ * SIGKILL after STOP_TIMEOUT_MSEC. Our own children are reaped here.
+ */
+static void stop_under(pid_t root, pid_t spare)
+{
+        static pid_t pids[PROCS_MAX], keep[PROCS_MAX];
+        uint64_t t0 = now_nsec();
+        bool killed = false;
+
+        for (;;) {
+                size_t n = MIN(bench_descendants(root, pids, PROCS_MAX), (size_t) PROCS_MAX);
+                size_t k =
+                        spare > 0 ? MIN(bench_descendants(spare, keep, PROCS_MAX), (size_t) PROCS_MAX) : 0;
+                size_t left = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        bool spared = pids[i] == spare;
+                        for (size_t j = 0; j < k && !spared; j++)
+                                spared = pids[i] == keep[j];
+                        if (spared || reap(pids[i]))
+                                continue;
+                        left++;
+                        if (seconds_since(t0) * 1000 > STOP_TIMEOUT_MSEC) {
+                                (void) kill(pids[i], SIGKILL);
+                                killed = true;
+                        } else
+                                (void) kill(pids[i], SIGTERM);
+                }
+                if (left == 0)
+                        break;
+                if (seconds_since(t0) * 1000 > 2 * STOP_TIMEOUT_MSEC) {
+                        fprintf(stderr, "%s: %zu processes would not go\n", bench_name, left);
+                        break;
+                }
+                usleep(POLL_USEC);
+        }
+        if (killed)
+                fprintf(stderr, "%s: some processes needed SIGKILL\n", bench_name);
+}
+
+/* cleanup - at exit, in this process only: nothing we started outlives us */
+static void cleanup(void)
+{
+        if (getpid() != B.main_pid)
+                return;
+        stop_under(B.main_pid, 0);
+        if (!B.keep && B.dir[0]) {
+                char cmd[400];
+                snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", B.dir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "%s: could not remove %s\n", bench_name, B.dir);
+        } else if (B.dir[0])
+                fprintf(stderr, "%s: kept %s\n", bench_name, B.dir);
+}
+
+static void on_signal(int sig)
+{
+        interrupted = sig;
+}
+
+static void check_interrupted(void)
+{
+        if (interrupted)
+                die("interrupted", EINTR);
+}
+
+/* check_alive - die when a daemon of the run has exited */
+static void check_alive(const Run *r)
+{
+        const struct {
+                pid_t pid;
+                const char *name;
+        } procs[] = {
+                {r->qmgr.pid, "tern-qmgr"},
+                {r->agent, r->spec->smtp ? "tern-smtp" : "tern-discard"},
+                {r->scache, "tern-scache"},
+                {r->sink, "smtp-sink"},
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(procs); i++) {
+                int status;
+                if (procs[i].pid > 0 && waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
+                        fprintf(stderr, "%s: %s exited (status 0x%x) during run %c; see %s\n", bench_name,
+                                procs[i].name, status, r->spec->letter, r->dir);
+                        B.keep = true;
+                        die("a daemon exited", ECHILD);
+                }
+        }
+}
+
+/* ---- the spool -------------------------------------------------------------------------------- */
+
+static void make_template(void)
+{
+        QueueBuf buf = {};
+        char blank[QUEUE_FILE_SIZE_REC_LEN], line[80];
+        size_t data_offset, xtra;
+        const char *headers[] = {"From: bench@sender.test",
+                                 "To: rcpt@dest.test",
+                                 "Subject: bench",
+                                 "Message-ID: <bench@sender.test>",
+                                 "Date: Thu, 1 Jan 2026 00:00:00 +0000",
+                                 ""};
+        int64_t content = 0, now = (int64_t) time(NULL);
+
+        memset(blank, ' ', sizeof(blank));
+        if (queue_buf_put(&buf, REC_TYPE_SIZE, blank, sizeof(blank)) < 0 ||
+            queue_buf_putf(&buf, REC_TYPE_TIME, "%lld 0", (long long) now) < 0 ||
+            queue_buf_putf(&buf, REC_TYPE_ATTR, "create_time=%lld", (long long) now) < 0 ||
+            queue_buf_put(&buf, REC_TYPE_FROM, "bench@sender.test", 17) < 0 ||
+            queue_buf_put(&buf, REC_TYPE_RCPT, "rcpt@dest.test", 14) < 0 ||
+            queue_buf_put(&buf, REC_TYPE_MESG, "", 0) < 0)
+                die("queue file", ENOMEM);
+        data_offset = buf.size;
+        for (size_t i = 0; i < ELEMENTSOF(headers) + BODY_LINES; i++) {
+                const char *l = line;
+                if (i < ELEMENTSOF(headers))
+                        l = headers[i];
+                else {
+                        memset(line, 'a' + (int) (i % 26), 72);
+                        line[72] = '\0';
+                }
+                if (queue_buf_put_line(&buf, l, strlen(l)) < 0)
+                        die("queue file", ENOMEM);
+                content += (int64_t) strlen(l) + 1;
+        }
+        xtra = buf.size;
+        if (queue_buf_put(&buf, REC_TYPE_XTRA, "", 0) < 0 || queue_buf_put(&buf, REC_TYPE_END, "", 0) < 0)
+                die("queue file", ENOMEM);
+        QueueSizeRecord s = {.content_size = (int64_t) (xtra - data_offset),
+                             .data_offset = (int64_t) data_offset,
+                             .rcpt_count = 1,
+                             .content_length = content};
+        queue_size_record_format(&s, (char *) buf.data + 2);
+        B.file = buf.data;
+        B.file_size = buf.size;
+}
+
+/* enqueue - N messages made durable through queue-store, then moved to hold/ */
+static void enqueue(const Run *r, size_t n)
+{
+        char *const hashed[] = {(char *) "deferred", (char *) "defer", NULL};
+        QueueStore *s = NULL;
+        QueueNew *batch[ENQUEUE_BATCH];
+        int k;
+
+        k = queue_store_open(r->spool, hashed, 1, &s);
+        if (k < 0)
+                die("queue_store_open", k);
+        for (size_t done = 0; done < n;) {
+                size_t m = MIN((size_t) ENQUEUE_BATCH, n - done);
+                check_interrupted();
+                for (size_t i = 0; i < m; i++) {
+                        k = queue_new(s, &batch[i]);
+                        if (k < 0)
+                                die("queue_new", k);
+                        k = queue_new_write(batch[i], B.file, B.file_size);
+                        if (k < 0)
+                                die("queue_new_write", k);
+                }
+                k = queue_store_commit(s, batch, m, NULL);
+                if (k < 0)
+                        die("queue_store_commit", k);
+                for (size_t i = 0; i < m; i++) {
+                        char id[QUEUE_ID_MAX];
+                        snprintf(id, sizeof(id), "%s", queue_new_id(batch[i]));
+                        queue_new_free(batch[i]);
+                        k = queue_store_move(s, QUEUE_INCOMING, id, QUEUE_HOLD, -1);
+                        if (k < 0)
+                                die("queue_store_move", k);
+                }
+                done += m;
+        }
+        queue_store_free(s);
+}
+
+/* settle - syncfs() on the spool: what was just written goes to disk now, not in the burst */
+static void settle(const Run *r)
+{
+        int fd = open(r->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || syncfs(fd) < 0)
+                die("syncfs", errno);
+        close(fd);
+}
+
+/* ---- smtp-sink -------------------------------------------------------------------------------- */
+
+/* find_sink - smtp-sink under ROOT; when it is not there and ROOT is the build tree's, fetched
+ * with tools/fetch-postfix.sh (a root given with -P is used as it is) */
+static void find_sink(const char *root, bool fetch)
+{
+        snprintf(B.sink_path, sizeof(B.sink_path), "%s/usr/sbin/smtp-sink", root);
+        snprintf(B.sink_libs, sizeof(B.sink_libs), "%s/usr/lib/postfix", root);
+        if (access(B.sink_path, X_OK) == 0)
+                return;
+        if (fetch) {
+                char cmd[1200];
+                snprintf(cmd, sizeof(cmd), "sh '%s/tools/fetch-postfix.sh' '%s'", TERN_SOURCE_ROOT, root);
+                fprintf(stderr, "%s: no %s: running %s\n", bench_name, B.sink_path, cmd);
+                if (system(cmd) == 0 && access(B.sink_path, X_OK) == 0)
+                        return;
+        }
+        fprintf(stderr,
+                "%s: smtp-sink is needed: Debian's postfix package, unpacked with tools/fetch-postfix.sh "
+                "into %s\n",
+                bench_name, root);
+        die(B.sink_path, ENOENT);
+}
+
+/* free_port - a TCP port on 127.0.0.1 that nothing uses now (the kernel's choice for port 0) */
+static uint16_t free_port(void)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                die("a free port", errno);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+/* tcp_count - sockets in /proc/net/tcp bound locally to 127.0.0.1:PORT: listening, and in a
+ * session the server side has not closed yet (ESTABLISHED, CLOSE_WAIT) */
+static void tcp_count(uint16_t port, size_t *ret_listen, size_t *ret_sessions)
+{
+        FILE *f = fopen("/proc/net/tcp", "re");
+        char line[512];
+        size_t listen = 0, sessions = 0;
+
+        if (!f)
+                die("/proc/net/tcp", errno);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned addr, lport, state;
+                if (sscanf(line, " %*u: %8X:%4X %*8X:%*4X %2X", &addr, &lport, &state) != 3 || lport != port)
+                        continue;
+                if (state == 0x0A)
+                        listen++;
+                else if (state == 0x01 || state == 0x08)
+                        sessions++;
+        }
+        fclose(f);
+        *ret_listen = listen;
+        *ret_sessions = sessions;
+}
+
+static void start_sink(Run *r)
+{
+        char listen_on[64], backlog[16];
+        size_t listening = 0, sessions;
+
+        snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u", r->port);
+        snprintf(backlog, sizeof(backlog), "%d", SINK_BACKLOG);
+        r->sink = fork();
+        if (r->sink < 0)
+                die("fork", errno);
+        if (r->sink == 0) {
+                int out = open(r->sink_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+                int err = open(r->sink_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                if (out < 0 || err < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
+                        _exit(127);
+                setenv("LD_LIBRARY_PATH", B.sink_libs, 1);
+                if (geteuid() == 0)
+                        execl(B.sink_path, "smtp-sink", "-u", "nobody", "-c", listen_on, backlog,
+                              (char *) NULL);
+                else
+                        execl(B.sink_path, "smtp-sink", "-c", listen_on, backlog, (char *) NULL);
+                _exit(127);
+        }
+        for (int i = 0; i < 1000 && listening == 0; i++) {
+                check_alive(r);
+                usleep(POLL_USEC);
+                tcp_count(r->port, &listening, &sessions);
+        }
+        if (listening == 0)
+                die("smtp-sink did not listen", ETIMEDOUT);
+}
+
+typedef struct SinkCounters {
+        long sess, quit, mesg;
+} SinkCounters;
+
+/* sink_counters - the last "sess=N quit=N mesg=N" smtp-sink printed (zeros: none yet) */
+static SinkCounters sink_counters(const Run *r)
+{
+        SinkCounters c = {};
+        FILE *f = fopen(r->sink_out, "re");
+        static char buf[1 << 20];
+        size_t len;
+        long off;
+
+        if (!f)
+                die(r->sink_out, errno);
+        /* the counters are rewritten in place with \r: the tail holds the latest */
+        if (fseek(f, 0, SEEK_END) < 0 || (off = ftell(f)) < 0)
+                die(r->sink_out, errno);
+        (void) fseek(f, off > (long) sizeof(buf) - 1 ? off - (long) sizeof(buf) + 1 : 0, SEEK_SET);
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        for (char *p = buf; (p = strstr(p, "sess=")); p++) {
+                SinkCounters t;
+                if (sscanf(p, "sess=%ld quit=%ld mesg=%ld", &t.sess, &t.quit, &t.mesg) == 3)
+                        c = t;
+        }
+        return c;
+}
+
+/* ---- tern-qmgr and its log ---------------------------------------------------------------- */
+
+static void exec_qmgr(const void *userdata)
+{
+        const Run *r = userdata;
+        int fd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+        if (fd >= 0)
+                dup2(fd, STDERR_FILENO);
+        execl(B.qmgr, B.qmgr, "-c", r->config, (char *) NULL);
+}
+
+static void qmgr_call(const Run *r, const char *method, json_t *params, VarlinkReply *ret)
+{
+        VarlinkClient *c = NULL;
+        int k;
+
+        k = varlink_client_connect(r->qmgr_sock, &c);
+        if (k < 0)
+                die("connect to tern-qmgr", k);
+        varlink_client_set_timeout(c, 60 * USEC_PER_SEC);
+        k = varlink_client_call(c, method, params, NULL, 0, 0, ret);
+        if (k != 0) {
+                if (k > 0)
+                        fprintf(stderr, "%s: %s: %s\n", bench_name, method, ret->error);
+                die(method, k < 0 ? k : EPROTO);
+        }
+        varlink_client_free(c);
+}
+
+static void keep_issue(Result *res, const char *line)
+{
+        if (res->warnings < ISSUES_KEPT) {
+                /* quoted up to the room there is: the start of a line says what it is */
+                size_t len = MIN(strlen(line), sizeof(res->issue[0]) - 1);
+                memcpy(res->issue[res->warnings], line, len);
+                res->issue[res->warnings][len] = '\0';
+        }
+        res->warnings++;
+}
+
+/* log_line - one whole line of the daemons' log: what it says about the burst */
+static void log_line(Run *r, const char *line, size_t len)
+{
+        static const char removed[] = ": removed";
+
+        if (len >= sizeof(removed) - 1 && streq(line + len - (sizeof(removed) - 1), removed))
+                r->removed++;
+        else if (strstr(line, ", status=sent (")) {
+                r->res->sent++;
+                if (strstr(line, ", conn_use="))
+                        r->res->reused++;
+        } else if (strstr(line, ", status=deferred (") || strstr(line, ", status=bounced (")) {
+                if (strstr(line, ", status=deferred ("))
+                        r->deferred++;
+                else
+                        r->bounced++;
+                fprintf(stderr, "%s: run %c: %s\n", bench_name, r->spec->letter, line);
+                keep_issue(r->res, line);
+        } else if (strstr(line, ": warning: ") || strstr(line, ": error: ") || strstr(line, ": fatal: ") ||
+                   strstr(line, ": panic: "))
+                keep_issue(r->res, line);
+}
+
+/* log_read - the lines added to the log since the last call */
+static void log_read(Run *r)
+{
+        static char buf[65536];
+        int fd = open(r->log, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        for (;;) {
+                ssize_t k = pread(fd, buf, sizeof(buf), (off_t) r->log_off);
+                if (k <= 0)
+                        break;
+                r->log_off += (uint64_t) k;
+                for (ssize_t i = 0; i < k;) {
+                        char *nl = memchr(buf + i, '\n', (size_t) (k - i));
+                        size_t take = nl ? (size_t) (nl - (buf + i)) : (size_t) (k - i);
+                        size_t room = sizeof(r->part) - 1 - r->plen;
+
+                        memcpy(r->part + r->plen, buf + i, MIN(take, room));
+                        r->plen += MIN(take, room);
+                        i += (ssize_t) take;
+                        if (!nl)
+                                break;
+                        i++;
+                        r->part[r->plen] = '\0';
+                        log_line(r, r->part, r->plen);
+                        r->plen = 0;
+                }
+        }
+        close(fd);
+}
+
+static void print_status(const Run *r)
+{
+        VarlinkReply reply = {};
+        char *s;
+
+        qmgr_call(r, "io.tern.Qmgr.Status", NULL, &reply);
+        s = json_dumps(reply.parameters, JSON_INDENT(1) | JSON_COMPACT);
+        fprintf(stderr, "%s: tern-qmgr's Status:\n%s\n", bench_name, strna(s));
+        free(s);
+        varlink_reply_done(&reply);
+}
+
+/* check_drained - Status: every queue empty, nothing in core; the transport's agent connections */
+static void check_drained(const Run *r, const char *transport)
+{
+        static const char *const queues[] = {"incoming", "active", "deferred", "hold", "corrupt"};
+        VarlinkReply reply = {};
+        json_t *q, *t;
+        size_t i;
+        bool ok;
+
+        qmgr_call(r, "io.tern.Qmgr.Status", NULL, &reply);
+        q = json_object_get(reply.parameters, "queues");
+        ok = q && json_integer_value(json_object_get(reply.parameters, "messages")) == 0;
+        for (i = 0; ok && i < ELEMENTSOF(queues); i++)
+                ok = json_is_integer(json_object_get(q, queues[i])) &&
+                     json_integer_value(json_object_get(q, queues[i])) == 0;
+        json_array_foreach (json_object_get(reply.parameters, "transports"), i, t)
+                if (streq(strempty(json_string_value(json_object_get(t, "name"))), transport))
+                        r->res->agents = (size_t) json_integer_value(json_object_get(t, "agents"));
+        varlink_reply_done(&reply);
+        if (!ok) {
+                print_status(r);
+                B.keep = true;
+                die("the queue is not empty after every message was removed", EPROTO);
+        }
+}
+
+/* ---- one run ---------------------------------------------------------------------------------- */
+
+static void run_setup(Run *r)
+{
+        FILE *f;
+
+        snprintf(r->dir, sizeof(r->dir), "%s/%c%u", B.dir, r->spec->letter, r->rep + 1);
+        snprintf(r->spool, sizeof(r->spool), "%s/spool", r->dir);
+        snprintf(r->rt, sizeof(r->rt), "%s/run", r->dir);
+        snprintf(r->config, sizeof(r->config), "%s/main.cf", r->dir);
+        snprintf(r->notify, sizeof(r->notify), "%s/notify", r->dir);
+        snprintf(r->log, sizeof(r->log), "%s/daemons.log", r->dir);
+        snprintf(r->sink_out, sizeof(r->sink_out), "%s/sink.out", r->dir);
+        snprintf(r->sink_log, sizeof(r->sink_log), "%s/sink.log", r->dir);
+        snprintf(r->qmgr_sock, sizeof(r->qmgr_sock), "%s/qmgr", r->rt);
+        if (mkdir(r->dir, 0755) < 0 || mkdir(r->spool, 0700) < 0 || mkdir(r->rt, 0700) < 0)
+                die("mkdir", errno);
+        r->port = free_port();
+        f = fopen(r->config, "we");
+        if (!f)
+                die(r->config, errno);
+        /* nothing can leave the machine: every non-local address goes to 127.0.0.1:PORT */
+        fprintf(f,
+                "# written by bench-smtp: run %s\nqueue_directory = %s\nruntime_directory = %s\n"
+                "myhostname = bench.test\nmydestination = localhost\ninet_interfaces = loopback-only\n"
+                "inet_protocols = ipv4\nrelay_domains =\nrelayhost = [127.0.0.1]:%u\n"
+                "local_transport = discard\nqueue_run_delay = 3600s\nmax_idle = 3600s\n"
+                "max_use = 1000000\ndefault_destination_concurrency_limit = %d\n%s",
+                r->spec->name, r->spool, r->rt, r->port, CONCURRENCY_LIMIT, r->spec->config);
+        fclose(f);
+}
+
+/* run_stop - stop the tern daemons (qmgr first: its agents see their connections end), so that
+ * every session with smtp-sink is closed; then read smtp-sink's last counters and stop it */
+static void run_stop(Run *r)
+{
+        (void) bench_daemon_stop(&r->qmgr);
+        r->qmgr.pid = 0;
+        stop_under(B.main_pid, r->sink);
+        r->agent = r->scache = 0;
+        if (r->sink <= 0)
+                return;
+        uint64_t t0 = now_nsec();
+        for (;;) {
+                size_t listening, sessions;
+                tcp_count(r->port, &listening, &sessions);
+                if (sessions == 0)
+                        break;
+                if (seconds_since(t0) > SINK_DRAIN_SEC) {
+                        fprintf(stderr, "%s: run %c: smtp-sink still has %zu sessions %d s after the end\n",
+                                bench_name, r->spec->letter, sessions, SINK_DRAIN_SEC);
+                        break;
+                }
+                usleep(POLL_USEC);
+        }
+        /* smtp-sink's disconnect() counts the session and writes the counters (flushed) before it
+         * closes the socket: with no session left, the last counters are in the file */
+        SinkCounters c = sink_counters(r);
+        r->res->sessions = c.sess;
+        r->res->quits = c.quit;
+        r->res->mesgs = c.mesg;
+        stop_under(B.main_pid, 0);
+        r->sink = 0;
+}
+
+static void run_one(const RunSpec *spec, unsigned rep, Result *res)
+{
+        Run r = {.spec = spec, .rep = rep, .res = res};
+        VarlinkReply reply = {};
+        double cpu0_qmgr, cpu0_agent, cpu0_scache = 0, cpu0_sink = 0;
+        uint64_t t0, last_progress;
+        size_t last_removed = 0;
+        const char *transport = spec->smtp ? "smtp" : "discard";
+
+        *res = (Result){.ran = true,
+                        .n = B.n,
+                        .cpu_scache = -1,
+                        .cpu_sink = -1,
+                        .sessions = -1,
+                        .quits = -1,
+                        .mesgs = -1};
+        run_setup(&r);
+        fprintf(stderr, "%s: run %s (%u): writing %zu messages into hold/...\n", bench_name, spec->name,
+                rep + 1, B.n);
+        enqueue(&r, B.n);
+        settle(&r);
+        if (bench_queue_files(r.spool, "hold") != B.n)
+                die("hold/ does not hold the burst", EIO);
+
+        if (spec->smtp)
+                start_sink(&r);
+        if (spec->scache)
+                r.scache = bench_agent_start(B.scache, r.config, r.log, r.rt, "scache");
+        r.agent = bench_agent_start(spec->smtp ? B.smtp : B.discard, r.config, r.log, r.rt, transport);
+        bench_daemon_start(&r.qmgr, "tern-qmgr", r.notify, exec_qmgr, &r);
+
+        fprintf(stderr, "%s: run %s (%u): releasing the burst...\n", bench_name, spec->name, rep + 1);
+        cpu0_qmgr = bench_cpu_seconds(r.qmgr.daemon);
+        cpu0_agent = bench_tree_cpu_seconds(r.agent);
+        if (r.scache > 0)
+                cpu0_scache = bench_cpu_seconds(r.scache);
+        if (r.sink > 0)
+                cpu0_sink = bench_cpu_seconds(r.sink);
+        /* the log is read from here on: start-up lines (qmgr's RLIMIT_NOFILE note) are not the burst's */
+        struct stat st;
+        if (stat(r.log, &st) == 0)
+                r.log_off = (uint64_t) st.st_size;
+        t0 = last_progress = now_nsec();
+        qmgr_call(&r, "io.tern.Queue.Requeue",
+                  json_pack("{s:{s:s, s:b}}", "filter", "queue", "hold", "all", 1), &reply);
+        varlink_reply_done(&reply);
+        for (;;) {
+                log_read(&r);
+                if (r.removed >= B.n)
+                        break;
+                if (r.deferred + r.bounced > 0) {
+                        B.keep = true;
+                        fprintf(stderr,
+                                "%s: run %c: %zu deferred, %zu bounced after %.1f s (%zu of %zu "
+                                "removed); logs in %s\n",
+                                bench_name, spec->letter, r.deferred, r.bounced, seconds_since(t0),
+                                r.removed, B.n, r.dir);
+                        print_status(&r);
+                        die("not every message was delivered", EIO);
+                }
+                if (r.removed != last_removed) {
+                        last_removed = r.removed;
+                        last_progress = now_nsec();
+                } else if (seconds_since(last_progress) > STALL_SEC || seconds_since(t0) > RUN_TIMEOUT_SEC) {
+                        B.keep = true;
+                        fprintf(stderr,
+                                "%s: run %c: stalled: %zu of %zu removed after %.1f s, none in the last "
+                                "%d s; logs in %s\n",
+                                bench_name, spec->letter, r.removed, B.n, seconds_since(t0), STALL_SEC,
+                                r.dir);
+                        print_status(&r);
+                        die("the burst did not finish", ETIMEDOUT);
+                }
+                check_alive(&r);
+                check_interrupted();
+                usleep(POLL_USEC);
+        }
+        res->seconds = seconds_since(t0);
+        res->cpu_qmgr = bench_cpu_seconds(r.qmgr.daemon) - cpu0_qmgr;
+        res->cpu_agents = bench_tree_cpu_seconds(r.agent) - cpu0_agent;
+        if (r.scache > 0)
+                res->cpu_scache = bench_cpu_seconds(r.scache) - cpu0_scache;
+        if (r.sink > 0)
+                res->cpu_sink = bench_cpu_seconds(r.sink) - cpu0_sink;
+        if (r.removed != B.n)
+                die("more messages removed than were queued", EPROTO);
+        check_drained(&r, transport);
+        if (spec->smtp && res->sent != B.n) {
+                fprintf(stderr, "%s: run %c: tern-smtp logged %zu deliveries as sent, not %zu\n", bench_name,
+                        spec->letter, res->sent, B.n);
+                B.keep = true;
+                die("deliveries missing from the log", EPROTO);
+        }
+        run_stop(&r);
+        if (spec->smtp && res->mesgs != (long) B.n) {
+                fprintf(stderr,
+                        "%s: run %c: smtp-sink received %ld messages, not %zu (sessions %ld); see %s\n",
+                        bench_name, spec->letter, res->mesgs, B.n, res->sessions, r.dir);
+                B.keep = true;
+                die("smtp-sink did not get every message exactly once", EPROTO);
+        }
+        /* the spool is not needed any more: give the next run's writes a quiet disk */
+        if (!B.keep) {
+                char cmd[400];
+                snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", r.spool);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "%s: could not remove %s\n", bench_name, r.spool);
+        }
+}
+
+/* ---- the report ------------------------------------------------------------------------------- */
+
+static double rate(const Result *r)
+{
+        return (double) r->n / r->seconds;
+}
+
+static int cmp_rate(const void *a, const void *b)
+{
+        double x = rate(*(const Result *const *) a), y = rate(*(const Result *const *) b);
+        return x < y ? -1 : x > y;
+}
+
+/* median_result - the repetition with the median rate (the lower middle one of an even number),
+ * with the range of rates and the warnings of them all (the quoted lines: the first ones) */
+static Result median_result(const Result *all, unsigned n)
+{
+        const Result *sorted[REPEATS_MAX];
+        Result m;
+        size_t warnings = 0;
+
+        for (unsigned i = 0; i < n; i++)
+                sorted[i] = &all[i];
+        qsort(sorted, n, sizeof(sorted[0]), cmp_rate);
+        m = *sorted[(n - 1) / 2];
+        m.rate_min = rate(sorted[0]);
+        m.rate_max = rate(sorted[n - 1]);
+        m.repeats = n;
+        for (unsigned i = 0; i < n; i++) {
+                if (all[i].warnings > 0 && warnings == 0)
+                        memcpy(m.issue, all[i].issue, sizeof(m.issue));
+                warnings += all[i].warnings;
+        }
+        m.warnings = warnings;
+        return m;
+}
+
+static void fmt_cpu(char *buf, size_t size, double cpu)
+{
+        if (cpu < 0)
+                snprintf(buf, size, "-");
+        else
+                snprintf(buf, size, "%.2f", cpu);
+}
+
+static void report(const Result *res)
+{
+        unsigned repeats = 0;
+
+        printf("\ntern-smtp: a burst of %zu one-recipient messages (%zu-byte queue files) released from\n"
+               "hold at once, delivered by tern-qmgr through one destination ([127.0.0.1]:port,\n"
+               "concurrency limit %d) to Postfix's smtp-sink\n\n",
+               B.n, B.file_size, CONCURRENCY_LIMIT);
+        printf("%-32s %7s %11s %7s %8s %6s %6s %6s %8s %9s %6s %8s\n", "run", "msgs/s", "range", "seconds",
+               "sessions", "QUITs", "reused", "agents", "qmgr CPU", "agent CPU", "scache", "sink CPU");
+        for (RunKind k = 0; k < _RUN_MAX; k++) {
+                char sess[32] = "-", quits[32] = "-", reused[32] = "-", range[48], c1[32], c2[32], c3[32],
+                     c4[32];
+                if (!res[k].ran)
+                        continue;
+                if (res[k].sessions >= 0)
+                        snprintf(sess, sizeof(sess), "%ld", res[k].sessions);
+                if (res[k].quits >= 0)
+                        snprintf(quits, sizeof(quits), "%ld", res[k].quits);
+                if (run_specs[k].smtp)
+                        snprintf(reused, sizeof(reused), "%zu", res[k].reused);
+                snprintf(range, sizeof(range), "%.0f-%.0f", res[k].rate_min, res[k].rate_max);
+                fmt_cpu(c1, sizeof(c1), res[k].cpu_qmgr);
+                fmt_cpu(c2, sizeof(c2), res[k].cpu_agents);
+                fmt_cpu(c3, sizeof(c3), res[k].cpu_scache);
+                fmt_cpu(c4, sizeof(c4), res[k].cpu_sink);
+                printf("%-32s %7.0f %11s %7.2f %8s %6s %6s %6zu %8s %9s %6s %8s\n", run_specs[k].name,
+                       rate(&res[k]), range, res[k].seconds, sess, quits, reused, res[k].agents, c1, c2, c3,
+                       c4);
+        }
+        for (RunKind k = 0; k < _RUN_MAX; k++)
+                if (res[k].ran)
+                        repeats = res[k].repeats;
+        printf("(repetitions of each run: %u, each on a fresh spool; shown: the median one by rate\n",
+               repeats);
+        printf(" and the range of all. msgs/s: from the Requeue of hold/ until qmgr logged every\n"
+               " message removed; sessions: the connections smtp-sink saw, all ended by then; QUITs:\n"
+               " those ended with QUIT; reused: deliveries tern-smtp logged with conn_use=; agents:\n"
+               " qmgr's connections to the transport's agents at the end; CPU: utime+stime seconds\n"
+               " over the burst, the agent with its per-connection children)\n");
+        for (RunKind k = 0; k < _RUN_MAX; k++) {
+                if (!res[k].ran || res[k].warnings == 0)
+                        continue;
+                printf("%s: %zu warning/error lines in the daemons' logs over the repetitions, e.g.:\n",
+                       run_specs[k].name, res[k].warnings);
+                for (size_t i = 0; i < MIN(res[k].warnings, (size_t) ISSUES_KEPT); i++)
+                        printf("  %s\n", res[k].issue[i]);
+        }
+
+        printf("\nPostfix on this machine (the issue's figures, not measured here): the same burst\n"
+               "released at once, 1,355 msgs/s to smtp-sink; a 2,000-message burst used %d connections\n"
+               "with caching; caching %.2f x the uncached rate\n",
+               POSTFIX_CACHED_CONNS, POSTFIX_CACHE_RATIO);
+        for (RunKind k = 0; k < _RUN_MAX; k++)
+                if (res[k].ran)
+                        printf("%-34s %.2f x Postfix's rate\n", run_specs[k].name,
+                               rate(&res[k]) / POSTFIX_RATE);
+        if (res[RUN_UNCACHED].ran) {
+                double base = rate(&res[RUN_UNCACHED]);
+                if (res[RUN_CACHED].ran)
+                        printf("cached / uncached:    %.2f (Postfix: %.2f)\n", rate(&res[RUN_CACHED]) / base,
+                               POSTFIX_CACHE_RATIO);
+                if (res[RUN_ON_DEMAND].ran)
+                        printf("on demand / uncached: %.2f\n", rate(&res[RUN_ON_DEMAND]) / base);
+        }
+        if (res[RUN_DISCARD].ran)
+                for (RunKind k = 0; k < RUN_DISCARD; k++)
+                        if (res[k].ran)
+                                printf("%-34s %.2f of qmgr's ceiling through discard\n", run_specs[k].name,
+                                       rate(&res[k]) / rate(&res[RUN_DISCARD]));
+
+        printf("\ngoal: >= 2x Postfix (2,710 msg/s):");
+        for (RunKind k = 0; k < RUN_DISCARD; k++)
+                if (res[k].ran)
+                        printf(" %c) %.0f %s;", run_specs[k].letter, rate(&res[k]),
+                               rate(&res[k]) >= GOAL_RATE ? "yes" : "no");
+        printf("\ngoal: caching >= uncached:");
+        if (!res[RUN_UNCACHED].ran)
+                printf(" (run a not made)");
+        else
+                for (RunKind k = RUN_CACHED; k <= RUN_ON_DEMAND; k++)
+                        if (res[k].ran)
+                                printf(" %c) %.2f x %s;", run_specs[k].letter,
+                                       rate(&res[k]) / rate(&res[RUN_UNCACHED]),
+                                       rate(&res[k]) >= rate(&res[RUN_UNCACHED]) ? "yes" : "no");
+        printf("\n");
+        fflush(stdout);
+}
+
+int main(int argc, char **argv)
+{
+        const char *base = "/var/tmp", *runs = "abcd", *postfix_root = NULL;
+        static Result all[_RUN_MAX][REPEATS_MAX];
+        Result res[_RUN_MAX] = {};
+        unsigned repeats = DEFAULT_REPEATS;
+        struct sigaction sa = {.sa_handler = on_signal};
+        int opt;
+
+        B.n = DEFAULT_MESSAGES;
+        while ((opt = getopt(argc, argv, "n:R:r:d:P:K")) > 0) {
+                switch (opt) {
+                case 'n':
+                        B.n = (size_t) strtoul(optarg, NULL, 10);
+                        break;
+                case 'R':
+                        repeats = (unsigned) strtoul(optarg, NULL, 10);
+                        break;
+                case 'r':
+                        runs = optarg;
+                        break;
+                case 'd':
+                        base = optarg;
+                        break;
+                case 'P':
+                        postfix_root = optarg;
+                        break;
+                case 'K':
+                        B.keep = true;
+                        break;
+                default:
+                        return 2;
+                }
+        }
+        if (optind + 4 != argc || B.n == 0 || repeats == 0 || repeats > REPEATS_MAX ||
+            strspn(runs, "abcd") != strlen(runs) || !*runs) {
+                fprintf(stderr,
+                        "usage: bench-smtp [-n MESSAGES] [-R REPEATS (1-%d)] [-r RUNS (of abcd)] [-d DIR] "
+                        "[-P POSTFIX_ROOT] [-K] TERN_QMGR TERN_SMTP TERN_SCACHE TERN_DISCARD\n",
+                        REPEATS_MAX);
+                return 2;
+        }
+        B.qmgr = argv[optind];
+        B.smtp = argv[optind + 1];
+        B.scache = argv[optind + 2];
+        B.discard = argv[optind + 3];
+        if (strpbrk(runs, "abc"))
+                find_sink(postfix_root ?: TERN_BUILD_ROOT "/postfix-root", !postfix_root);
+
+        /* what the daemons fork stays ours to find and stop, even when its parent is gone */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                die("PR_SET_CHILD_SUBREAPER", errno);
+        B.main_pid = getpid();
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        snprintf(B.dir, sizeof(B.dir), "%s/tern-bench-smtp.XXXXXX", base);
+        if (!mkdtemp(B.dir))
+                die("mkdtemp", errno);
+        atexit(cleanup);
+        setenv("TERN_LOG", "stderr", 1);
+        make_template();
+
+        for (unsigned i = 0; i < repeats; i++)
+                for (RunKind k = 0; k < _RUN_MAX; k++)
+                        if (strchr(runs, run_specs[k].letter))
+                                run_one(&run_specs[k], i, &all[k][i]);
+        for (RunKind k = 0; k < _RUN_MAX; k++)
+                if (strchr(runs, run_specs[k].letter))
+                        res[k] = median_result(all[k], repeats);
+        report(res);
+        free(B.file);
+        return 0;
+}
