@@ -7,7 +7,7 @@
  * The request's nexthop is one destination or a list (tried in order). For each destination:
  * a cached session for it (when caching is on for the request), else its servers (MX order,
  * smtp-resolve.c), each first looked for in the cache by endpoint, else connected to. At most
- * smtp_mx_session_limit sessions and smtp_mx_address_limit addresses are tried.
+ * smtp_mx_session_limit sessions and smtp_mx_address_limit addresses are tried per destination.
  *
  * What becomes of a recipient (Postfix's rules):
  *   - 2XX to RCPT and to the end of DATA (LMTP: its own reply after DATA): sent;
@@ -71,10 +71,12 @@ typedef struct Delivery {
         size_t left;  /* recipients without a result */
         SmtpWhy last; /* the latest failure, for what is left at the end */
         char last_relay[SMTP_RELAY_MAX];
-        bool answered; /* some server took part in a mail transaction */
+        bool answered;      /* some server took part in a mail transaction */
+        bool local_failure; /* the failure is this host's (the message, the nexthop) */
         bool cache_load, cache_store;
         bool dest_saved;   /* the request's destination is bound in the cache */
-        unsigned sessions; /* sessions that got past the connect */
+        unsigned sessions; /* with the current destination, past the handshake (the limit is
+                            * per destination, as Postfix's) */
 } Delivery;
 
 static int64_t now_epoch_usec(void)
@@ -292,8 +294,8 @@ static void transaction(Delivery *d, SmtpSession *s, bool final)
         if ((s->features.flags & SMTP_FEATURE_SIZE) && s->features.size_limit > 0 &&
             (uint64_t) req->size > s->features.size_limit) {
                 smtp_why_set(&why, "5.3.4",
-                             "message size %" PRId64 " exceeds size limit %" PRIu64 " of server %s",
-                             req->size, s->features.size_limit, s->relay);
+                             "message size %" PRId64 " exceeds size limit %" PRIu64 " of server %s[%s]",
+                             req->size, s->features.size_limit, s->port ? s->host : s->addr, s->addr);
                 for (size_t i = 0; i < req->n_recipients; i++)
                         fail(d, i, &why, s->relay, final);
                 d->answered = true;
@@ -590,6 +592,7 @@ void smtp_deliver(DeliveryJob *job, const SmtpConfig *cfg, SmtpCache *cache)
         r = read_message(&d, &reason);
         if (r < 0) {
                 smtp_why_set(&d.last, "4.3.0", "error reading message: %s", strna(reason));
+                d.local_failure = true;
                 log_warning("%s: error reading message: %s", req->queue_id, strna(reason));
                 goto done;
         }
@@ -598,11 +601,14 @@ void smtp_deliver(DeliveryJob *job, const SmtpConfig *cfg, SmtpCache *cache)
                 smtp_why_set(&d.last, "4.3.5", "mail system configuration error: bad destination \"%s\": %s",
                              req->nexthop, strna(reason));
                 log_warning("%s: bad destination \"%s\": %s", req->queue_id, req->nexthop, strna(reason));
+                d.local_failure = true;
                 goto done;
         }
         cache_policy(&d, list, n);
-        for (size_t i = 0; i < n && d.left > 0 && !session_limit_reached(&d); i++)
+        for (size_t i = 0; i < n && d.left > 0; i++) {
+                d.sessions = 0; /* Postfix counts sessions per destination */
                 try_destination(&d, &list[i], i + 1 == n);
+        }
 
 done:
         if (d.left > 0) {
@@ -611,8 +617,8 @@ done:
 
                 for (size_t i = 0; i < req->n_recipients; i++)
                         result(&d, i, st, d.last.dsn, d.last_relay, d.last.text);
-                /* the destination itself failed (not this host: 4.3.X): qmgr throttles it */
-                if (!d.answered && d.last.dsn[0] == '4' && !strneq(d.last.dsn, "4.3.", 4))
+                /* the destination itself failed (not this host): qmgr throttles it */
+                if (!d.answered && !d.local_failure && d.last.dsn[0] == '4')
                         (void) delivery_job_hop_status(job, d.last.dsn, d.last.text);
         }
         (void) delivery_job_finish(job);
