@@ -93,6 +93,8 @@ HOST_DIRS_CREATED=()
 cleanup() {
         local rc=$? i
         set +e
+        # the smtp-sink t_smtp started on the host, if it is still there
+        [ -z "$SINK_PID" ] || { kill "$SINK_PID"; wait "$SINK_PID"; } 2>/dev/null
         if [ -n "$NSPID" ] && kill -0 "$NSPID" 2>/dev/null; then
                 if [ -n "$L" ] && [ -n "$LAB" ]; then
                         timeout 10 nsenter -t "$L" -a journalctl -o export >"$LAB/journal.export" 2>/dev/null
@@ -260,7 +262,7 @@ install_tern() {
         local svc
         # (templates: tern-discard@.service.d applies to every instance)
         for svc in tern-testd tern-submit tern-scache tern-qmgr tern-qmgr-wakeup tern-discard@ tern-error@ \
-                   tern-retry@ tern-flush tern-flush-refresh; do
+                   tern-retry@ tern-flush tern-flush-refresh tern-smtp@ tern-relay@ tern-lmtp@; do
         mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
@@ -877,6 +879,82 @@ t_flush() {
         write_main_cf "$MAIN_CF"
 }
 
+# SMTP delivery through the real units: main.cf sends all mail to relayhost = [127.0.0.1]:PORT,
+# where Postfix's smtp-sink (started on the host; the container shares its network) takes it.
+# tern-qmgr connects to tern-smtp.socket, which starts tern-smtp@.service (Accept=yes,
+# DynamicUser=yes, no spool access, AF_INET allowed) for each connection; the session is saved
+# to tern-scache (socket-activated, reached through the agent's group tern) and the second
+# message goes over it (conn_use=2 or more): one SMTP session for all the messages.
+SMTP_SENDER=smtp-check-$$
+SINK_PID=
+
+t_smtp() {
+        local port id1 id2 json sessions
+        if ! bash "$SOURCE_ROOT/tools/fetch-postfix.sh" "$BUILD_ROOT/postfix-root" >/dev/null 2>&1; then
+                echo "smtp-sink: Debian's postfix package cannot be unpacked (tools/fetch-postfix.sh)"
+                return 1
+        fi
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        # fd 9 (the run's lock) closed: a sink left behind must not hold it
+        LD_LIBRARY_PATH="$BUILD_ROOT/postfix-root/usr/lib/postfix" "$BUILD_ROOT/postfix-root/usr/sbin/smtp-sink" \
+                -u nobody -c "127.0.0.1:$port" 10 >"$LAB/smtp-sink.out" 2>&1 9<&- &
+        SINK_PID=$!
+        write_main_cf "$QMGR_CF
+default_transport = smtp
+relayhost = [127.0.0.1]:$port
+inet_protocols = ipv4
+smtp_connection_cache_destinations = 127.0.0.1"
+        in_ct systemctl start tern.target || return 1
+        wait_for "tern-qmgr.service active" "$WAIT_TIMEOUT" state_is tern-qmgr.service active || return 1
+        expect "tern-smtp.socket" "$(prop tern-smtp.socket SubState)" listening || return 1
+        expect "socket file" "$(in_ct stat -c '%a %U:%G %F' /run/tern/smtp)" "660 root:tern socket" || return 1
+
+        submit_message "$SMTP_SENDER" one@example.test "first over SMTP" || return 1
+        id1=$id
+        wait_for "\"$id1: removed\"" "$WAIT_TIMEOUT" journal_has "^$id1: removed\$" SYSLOG_IDENTIFIER=tern/qmgr || {
+                in_ct journalctl --no-pager -o cat -u 'tern-smtp@*' -u tern-smtp.socket -u tern-qmgr.service -n 60
+                return 1
+        }
+        submit_message "$SMTP_SENDER" two@example.test "second over SMTP" || return 1
+        id2=$id
+        wait_for "\"$id2: removed\"" "$WAIT_TIMEOUT" journal_has "^$id2: removed\$" SYSLOG_IDENTIFIER=tern/qmgr || {
+                in_ct journalctl --no-pager -o cat -n 30
+                return 1
+        }
+        in_ct journalctl --no-pager -o cat SYSLOG_IDENTIFIER=tern/smtp
+        json=$(in_ct journalctl --no-pager -o json SYSLOG_IDENTIFIER=tern/smtp)
+        python3 -c 'import json, re, sys
+e = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+by_id = {x.get("TERN_QUEUE_ID"): x for x in e}
+# mail left deferred by the earlier checks may go first over the same session: the first
+# message may already be on a reused session; the second is on one for sure
+for qid, rcpt, use in ((sys.argv[2], "one", "(?:conn_use=[0-9]+, )?"), (sys.argv[3], "two", "conn_use=([2-9]|[1-9][0-9]+), ")):
+    x = by_id.get(qid)
+    assert x, "no tern/smtp line for %s" % qid
+    want = (r"%s: to=<%s@example\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:%s, %sdelay=[0-9.]+, "
+            r"delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+, dsn=2\.0\.0, status=sent \(250 .*\)" % (qid, rcpt, sys.argv[4], use))
+    assert re.fullmatch(want, x["MESSAGE"]), x["MESSAGE"]
+    assert re.fullmatch(r"tern-smtp@[0-9]+-[0-9]+-[0-9]+\.service", x["_SYSTEMD_UNIT"]), x["_SYSTEMD_UNIT"]
+    print(qid, "delivered by", x["_SYSTEMD_UNIT"])' "$json" "$id1" "$id2" "$port" || return 1
+        expect "tern-scache.service (activated by the save)" "$(prop tern-scache.service ActiveState)" active || return 1
+
+        in_ct systemctl stop tern.target || return 1
+        wait_for "tern-qmgr.service inactive after stopping tern.target" 10 state_is tern-qmgr.service inactive ||
+                return 1
+        in_ct systemctl stop tern-scache.service >/dev/null 2>&1 || true
+        # smtp-sink prints its counters as sessions end: one session for every message
+        wait_for "smtp-sink's session ends" 10 grep -q "quit=0 mesg=[2-9]" "$LAB/smtp-sink.out" || {
+                cat "$LAB/smtp-sink.out"
+                return 1
+        }
+        kill "$SINK_PID" 2>/dev/null
+        wait "$SINK_PID" 2>/dev/null
+        SINK_PID=
+        sessions=$(sed 's/sess=/\nsess=/g' "$LAB/smtp-sink.out" | sed -n 's/^sess=\([0-9]*\) .*/\1/p' | tail -n 1)
+        expect "SMTP sessions for all the messages" "$sessions" 1 || { cat "$LAB/smtp-sink.out"; return 1; }
+        write_main_cf "$MAIN_CF"
+}
+
 # A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
 t_bad_config() {
         local rc=0 invocation
@@ -924,6 +1002,7 @@ check "tern-sendmail -> tern-submit.socket: a ready queue file owned by tern, pi
 check "tern-scache.socket: a save activates the service, a find returns the connection, ternctl scache stats" t_scache
 check "tern.target starts tern-qmgr; a message routed to discard is delivered by tern-discard@ and removed" t_qmgr
 check "fast flush: qmgr's Add activates tern-flush; the refresh timer, sendmail -qR and send-file flush the site" t_flush
+check "SMTP: tern-qmgr -> tern-smtp@ (DynamicUser) -> smtp-sink; the session reused through tern-scache" t_smtp
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
