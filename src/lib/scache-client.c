@@ -84,7 +84,10 @@ static void warn(ScacheClient *c, const char *format, ...)
         c->warn(buf, c->warn_userdata);
 }
 
-/* call - one request with the retry policy; 0 reply, 1 error reply, -errno (-EUNATCH: disabled) */
+/*
+ * call - one request with the retry policy; 0 reply (RET NULL: a oneway call, sent), 1 error
+ * reply, -errno (-EUNATCH: disabled). With RET NULL the call goes "oneway": no reply is read.
+ */
 static int call(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds,
                 VarlinkReply *ret)
 {
@@ -106,51 +109,18 @@ static int call(ScacheClient *c, const char *method, json_t *params, const int *
                                 goto failed;
                         varlink_client_set_timeout(c->conn, c->timeout_usec);
                 }
-                r = varlink_client_call(c->conn, method, json_incref(params), fds, n_fds, 0, ret);
+                if (ret)
+                        r = varlink_client_call(c->conn, method, json_incref(params), fds, n_fds, 0, ret);
+                else
+                        r = varlink_client_send(c->conn, method, json_incref(params), fds, n_fds,
+                                                VARLINK_CALL_ONEWAY);
                 if (r >= 0) {
                         json_decref(params);
-                        return r;
+                        return ret ? r : 0;
                 }
                 c->conn = varlink_client_free(c->conn);
         failed:
                 /* Postfix stays quiet about a vanished service on the first try. */
-                if (attempt > 0 || (r != -EPIPE && r != -ENOENT && r != -ECONNRESET))
-                        warn(c, "problem talking to service %s: %s", c->path, strerror(-r));
-        }
-        json_decref(params);
-        warn(c, "disabling connection caching");
-        c->disabled = true;
-        return r;
-}
-
-/* call_oneway - one oneway request (no reply) with the same retry policy; 0 or -errno */
-static int call_oneway(ScacheClient *c, const char *method, json_t *params, const int *fds, size_t n_fds)
-{
-        int r = 0;
-
-        if (c->disabled) {
-                json_decref(params);
-                return -EUNATCH;
-        }
-        for (unsigned attempt = 0; attempt < 2; attempt++) {
-                if (attempt > 0 && c->retry_delay_usec > 0) {
-                        struct timespec ts = {.tv_sec = (time_t) (c->retry_delay_usec / USEC_PER_SEC),
-                                              .tv_nsec = (long) (c->retry_delay_usec % USEC_PER_SEC) * 1000};
-                        (void) nanosleep(&ts, NULL);
-                }
-                if (!c->conn) {
-                        r = varlink_client_connect(c->path, &c->conn);
-                        if (r < 0)
-                                goto failed;
-                        varlink_client_set_timeout(c->conn, c->timeout_usec);
-                }
-                r = varlink_client_send(c->conn, method, json_incref(params), fds, n_fds, VARLINK_CALL_ONEWAY);
-                if (r >= 0) {
-                        json_decref(params);
-                        return 0;
-                }
-                c->conn = varlink_client_free(c->conn);
-        failed:
                 if (attempt > 0 || (r != -EPIPE && r != -ENOENT && r != -ECONNRESET))
                         warn(c, "problem talking to service %s: %s", c->path, strerror(-r));
         }
@@ -185,7 +155,7 @@ int scache_client_save_endpoint(ScacheClient *c, int64_t ttl, const char *endpoi
                                    "properties", props, "fd", 0);
 
         if (c->oneway_saves)
-                return call_oneway(c, "io.tern.Scache.SaveEndpoint", params, &fd, 1);
+                return call(c, "io.tern.Scache.SaveEndpoint", params, &fd, 1, NULL);
         r = request(c, "io.tern.Scache.SaveEndpoint", params, &fd, 1, &reply);
         if (r < 0)
                 return r;
@@ -203,7 +173,7 @@ int scache_client_save_destination(ScacheClient *c, int64_t ttl, const char *des
                                    "properties", props, "endpoint", endpoint);
 
         if (c->oneway_saves)
-                return call_oneway(c, "io.tern.Scache.SaveDestination", params, NULL, 0);
+                return call(c, "io.tern.Scache.SaveDestination", params, NULL, 0, NULL);
         r = request(c, "io.tern.Scache.SaveDestination", params, NULL, 0, &reply);
         if (r < 0)
                 return r;

@@ -36,6 +36,27 @@ SANITIZER_RE = re.compile(r"ERROR: AddressSanitizer|LeakSanitizer|runtime error:
 SANITIZER_ENV = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "MALLOC_PERTURB_")
 
 
+
+def find_postfix_root(program):
+    """The root of Debian's postfix package holding usr/sbin/PROGRAM (smtp-sink, postcat, ...):
+    $POSTCAT_ROOT, else BUILD/postfix-root (unpacked there by tools/fetch-postfix.sh when
+    missing), else "/" when Postfix is installed; None when none can be had. Its programs need
+    LD_LIBRARY_PATH=ROOT/usr/lib/postfix unless ROOT is "/"."""
+    build_root = os.environ.get("TERN_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
+    local = os.path.join(build_root, "postfix-root")
+    candidates = [os.environ["POSTCAT_ROOT"]] if os.environ.get("POSTCAT_ROOT") else []
+    candidates.append(local)
+    for root in candidates:
+        path = os.path.join(root, "usr/sbin", program)
+        if not os.access(path, os.X_OK) and root == local:
+            subprocess.run([os.path.join(SOURCE_ROOT, "tools/fetch-postfix.sh"), local],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        if os.access(path, os.X_OK):
+            return root
+    if os.access(os.path.join("/usr/sbin", program), os.X_OK):
+        return "/"
+    return None
+
 def base_env():
     """The whole environment of a child: nothing leaks in from the caller (NOTIFY_SOCKET, ...)."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C", "TERN_LOG": "stderr"}

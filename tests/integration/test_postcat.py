@@ -23,31 +23,13 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from harness import SOURCE_ROOT, TempDirTestCase  # noqa: E402
+from harness import SOURCE_ROOT, TempDirTestCase, find_postfix_root  # noqa: E402
 
 QUEUE_TOOL = os.environ.get("QUEUE_TOOL", "")
 BUILD_ROOT = os.environ.get("TERN_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 
 
-def find_postfix():
-    """Return (root, env) of a usable postfix, or None."""
-    candidates = []
-    if os.environ.get("POSTCAT_ROOT"):
-        candidates.append(os.environ["POSTCAT_ROOT"])
-    local = os.path.join(BUILD_ROOT, "postfix-root")
-    candidates.append(local)
-    for root in candidates:
-        if not os.access(os.path.join(root, "usr/sbin/postcat"), os.X_OK) and root == local:
-            subprocess.run([os.path.join(SOURCE_ROOT, "tools/fetch-postfix.sh"), local],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        if os.access(os.path.join(root, "usr/sbin/postcat"), os.X_OK):
-            return root
-    if os.access("/usr/sbin/postcat", os.X_OK):
-        return "/"
-    return None
-
-
-POSTFIX_ROOT = find_postfix()
+POSTFIX_ROOT = find_postfix_root("postcat")
 
 
 class PostfixEnv:

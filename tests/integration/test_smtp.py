@@ -80,7 +80,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import varlink  # noqa: E402
 from harness import (SOURCE_ROOT, SANITIZER_RE, START_TIMEOUT, EXIT_TIMEOUT,  # noqa: E402
-                     DaemonTestCase, write_conf, write_queue_conf, wait_until)
+                     DaemonTestCase, find_postfix_root, write_conf, write_queue_conf,
+                     wait_until)
 
 BUILD_ROOT = os.environ.get("TERN_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 SMTP = os.environ.get("TERN_SMTP", os.path.join(BUILD_ROOT, "src", "smtp", "tern-smtp"))
@@ -118,26 +119,7 @@ SMALL = b"Subject: small\n\nhello\n"
 
 # ---- smtp-sink --------------------------------------------------------------------------------
 
-def find_smtp_sink():
-    """The root of a postfix package holding usr/sbin/smtp-sink ("/" when installed), or None."""
-    candidates = []
-    if os.environ.get("POSTCAT_ROOT"):
-        candidates.append(os.environ["POSTCAT_ROOT"])
-    local = os.path.join(BUILD_ROOT, "postfix-root")
-    candidates.append(local)
-    for root in candidates:
-        sink = os.path.join(root, "usr/sbin/smtp-sink")
-        if not os.access(sink, os.X_OK) and root == local:
-            subprocess.run([os.path.join(SOURCE_ROOT, "tools/fetch-postfix.sh"), local],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        if os.access(sink, os.X_OK):
-            return root
-    if os.access("/usr/sbin/smtp-sink", os.X_OK):
-        return "/"
-    return None
-
-
-SINK_ROOT = find_smtp_sink()
+SINK_ROOT = find_postfix_root("smtp-sink")
 if SINK_ROOT is None:
     print("smtp: smtp-sink not in $POSTCAT_ROOT, BUILD/postfix-root or /usr/sbin, "
           "and tools/fetch-postfix.sh failed: skipped")

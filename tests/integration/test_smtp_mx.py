@@ -51,7 +51,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import dns_server  # noqa: E402
 import varlink  # noqa: E402
-from harness import SOURCE_ROOT, START_TIMEOUT, EXIT_TIMEOUT, DaemonTestCase, write_conf, wait_until  # noqa: E402
+from harness import (SOURCE_ROOT, START_TIMEOUT, EXIT_TIMEOUT, DaemonTestCase, find_postfix_root,  # noqa: E402
+                     write_conf, wait_until)
 
 BUILD_ROOT = os.environ.get("TERN_BUILD_ROOT", os.path.join(SOURCE_ROOT, "build"))
 SMTP = os.environ.get("TERN_SMTP", os.path.join(BUILD_ROOT, "src", "smtp", "tern-smtp"))
@@ -110,25 +111,6 @@ DNS = None
 
 # ---- outside the namespace ----------------------------------------------------------------------
 
-def find_smtp_sink():
-    """The root of a postfix package holding usr/sbin/smtp-sink ("/" when installed), or None."""
-    candidates = []
-    if os.environ.get("POSTCAT_ROOT"):
-        candidates.append(os.environ["POSTCAT_ROOT"])
-    local = os.path.join(BUILD_ROOT, "postfix-root")
-    candidates.append(local)
-    for root in candidates:
-        sink = os.path.join(root, "usr/sbin/smtp-sink")
-        if not os.access(sink, os.X_OK) and root == local:
-            subprocess.run([os.path.join(SOURCE_ROOT, "tools/fetch-postfix.sh"), local],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-        if os.access(sink, os.X_OK):
-            return root
-    if os.access("/usr/sbin/smtp-sink", os.X_OK):
-        return "/"
-    return None
-
-
 def skip(why):
     print("smtp-mx: skipped: %s" % why)
     sys.stdout.flush()
@@ -143,7 +125,7 @@ def outer_main():
         return skip("no unshare(1)")
     if not os.path.isfile("/etc/resolv.conf"):
         return skip("no /etc/resolv.conf to bind-mount over")
-    root = find_smtp_sink()
+    root = find_postfix_root("smtp-sink")
     if root is None:
         return skip("smtp-sink not in $POSTCAT_ROOT, BUILD/postfix-root or /usr/sbin, "
                     "and tools/fetch-postfix.sh failed")
