@@ -156,3 +156,11 @@ size_t bench_descendants(pid_t pid, pid_t *ret, size_t max);
  * what each of them has reaped (cutime + cstime): the CPU of a daemon that forks a child per
  * connection (-1: PID unknown) */
 double bench_tree_cpu_seconds(pid_t pid);
+
+/*
+ * bench_message - a whole queue file, as cleanup writes one, into BUF (emptied first): sender
+ * bench@sender.test, the one recipient RCPT, and LINES (N, without line ends) as the content;
+ * the C record is filled in. die()s when out of memory.
+ */
+struct QueueBuf;
+void bench_message(struct QueueBuf *buf, const char *rcpt, const char *const *lines, size_t n);

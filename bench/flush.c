@@ -155,34 +155,9 @@ static void site_file(size_t s, char *buf, size_t size)
 
 static void make_message(QueueBuf *buf, const char *rcpt)
 {
-        char blank[QUEUE_FILE_SIZE_REC_LEN];
-        size_t data_offset, xtra;
-        const char *lines[] = {"From: bench@sender.test", "Subject: bench", "", "A small message."};
-        int64_t content = 0, now = (int64_t) time(NULL);
+        static const char *const lines[] = {"From: bench@sender.test", "Subject: bench", "", "A small message."};
 
-        buf->size = 0;
-        memset(blank, ' ', sizeof(blank));
-        if (queue_buf_put(buf, REC_TYPE_SIZE, blank, sizeof(blank)) < 0 ||
-            queue_buf_putf(buf, REC_TYPE_TIME, "%lld 0", (long long) now) < 0 ||
-            queue_buf_putf(buf, REC_TYPE_ATTR, "create_time=%lld", (long long) now) < 0 ||
-            queue_buf_put(buf, REC_TYPE_FROM, "bench@sender.test", 17) < 0 ||
-            queue_buf_put(buf, REC_TYPE_RCPT, rcpt, strlen(rcpt)) < 0 ||
-            queue_buf_put(buf, REC_TYPE_MESG, "", 0) < 0)
-                die("queue file", ENOMEM);
-        data_offset = buf->size;
-        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
-                if (queue_buf_put_line(buf, lines[i], strlen(lines[i])) < 0)
-                        die("queue file", ENOMEM);
-                content += (int64_t) strlen(lines[i]) + 1;
-        }
-        xtra = buf->size;
-        if (queue_buf_put(buf, REC_TYPE_XTRA, "", 0) < 0 || queue_buf_put(buf, REC_TYPE_END, "", 0) < 0)
-                die("queue file", ENOMEM);
-        QueueSizeRecord sr = {.content_size = (int64_t) (xtra - data_offset),
-                              .data_offset = (int64_t) data_offset,
-                              .rcpt_count = 1,
-                              .content_length = content};
-        queue_size_record_format(&sr, (char *) buf->data + 2);
+        bench_message(buf, rcpt, lines, ELEMENTSOF(lines));
 }
 
 /* enqueue - every message made durable through queue-store, then moved to deferred/ with its next

@@ -74,33 +74,11 @@ typedef struct Bench {
 
 static void make_template(Bench *b)
 {
+        static const char *const lines[] = {"From: bench@sender.test", "To: rcpt@dest.test", "Subject: bench", "",
+                                            "A small message."};
         QueueBuf buf = {};
-        char blank[QUEUE_FILE_SIZE_REC_LEN];
-        size_t data_offset, xtra;
-        const char *lines[] = { "From: bench@sender.test", "To: rcpt@dest.test", "Subject: bench", "",
-                                "A small message." };
-        int64_t content = 0, now = (int64_t) time(NULL);
 
-        memset(blank, ' ', sizeof(blank));
-        if (queue_buf_put(&buf, REC_TYPE_SIZE, blank, sizeof(blank)) < 0 ||
-            queue_buf_putf(&buf, REC_TYPE_TIME, "%lld 0", (long long) now) < 0 ||
-            queue_buf_putf(&buf, REC_TYPE_ATTR, "create_time=%lld", (long long) now) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_FROM, "bench@sender.test", 17) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_RCPT, "rcpt@dest.test", 14) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_MESG, "", 0) < 0)
-                die("queue file", ENOMEM);
-        data_offset = buf.size;
-        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
-                if (queue_buf_put_line(&buf, lines[i], strlen(lines[i])) < 0)
-                        die("queue file", ENOMEM);
-                content += (int64_t) strlen(lines[i]) + 1;
-        }
-        xtra = buf.size;
-        if (queue_buf_put(&buf, REC_TYPE_XTRA, "", 0) < 0 || queue_buf_put(&buf, REC_TYPE_END, "", 0) < 0)
-                die("queue file", ENOMEM);
-        QueueSizeRecord s = { .content_size = (int64_t) (xtra - data_offset), .data_offset = (int64_t) data_offset,
-                              .rcpt_count = 1, .content_length = content };
-        queue_size_record_format(&s, (char *) buf.data + 2);
+        bench_message(&buf, "rcpt@dest.test", lines, ELEMENTSOF(lines));
         b->file = buf.data;
         b->file_size = buf.size;
 }

@@ -293,46 +293,26 @@ static void check_alive(const Run *r)
 
 static void make_template(void)
 {
+        static const char *const headers[] = {"From: bench@sender.test",
+                                              "To: rcpt@dest.test",
+                                              "Subject: bench",
+                                              "Message-ID: <bench@sender.test>",
+                                              "Date: Thu, 1 Jan 2026 00:00:00 +0000",
+                                              ""};
+        char body[BODY_LINES][80];
+        const char *lines[ELEMENTSOF(headers) + BODY_LINES];
         QueueBuf buf = {};
-        char blank[QUEUE_FILE_SIZE_REC_LEN], line[80];
-        size_t data_offset, xtra;
-        const char *headers[] = {"From: bench@sender.test",
-                                 "To: rcpt@dest.test",
-                                 "Subject: bench",
-                                 "Message-ID: <bench@sender.test>",
-                                 "Date: Thu, 1 Jan 2026 00:00:00 +0000",
-                                 ""};
-        int64_t content = 0, now = (int64_t) time(NULL);
 
-        memset(blank, ' ', sizeof(blank));
-        if (queue_buf_put(&buf, REC_TYPE_SIZE, blank, sizeof(blank)) < 0 ||
-            queue_buf_putf(&buf, REC_TYPE_TIME, "%lld 0", (long long) now) < 0 ||
-            queue_buf_putf(&buf, REC_TYPE_ATTR, "create_time=%lld", (long long) now) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_FROM, "bench@sender.test", 17) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_RCPT, "rcpt@dest.test", 14) < 0 ||
-            queue_buf_put(&buf, REC_TYPE_MESG, "", 0) < 0)
-                die("queue file", ENOMEM);
-        data_offset = buf.size;
-        for (size_t i = 0; i < ELEMENTSOF(headers) + BODY_LINES; i++) {
-                const char *l = line;
-                if (i < ELEMENTSOF(headers))
-                        l = headers[i];
-                else {
-                        memset(line, 'a' + (int) (i % 26), 72);
-                        line[72] = '\0';
+        for (size_t i = 0; i < ELEMENTSOF(lines); i++) {
+                if (i < ELEMENTSOF(headers)) {
+                        lines[i] = headers[i];
+                        continue;
                 }
-                if (queue_buf_put_line(&buf, l, strlen(l)) < 0)
-                        die("queue file", ENOMEM);
-                content += (int64_t) strlen(l) + 1;
+                memset(body[i - ELEMENTSOF(headers)], 'a' + (int) (i % 26), 72);
+                body[i - ELEMENTSOF(headers)][72] = '\0';
+                lines[i] = body[i - ELEMENTSOF(headers)];
         }
-        xtra = buf.size;
-        if (queue_buf_put(&buf, REC_TYPE_XTRA, "", 0) < 0 || queue_buf_put(&buf, REC_TYPE_END, "", 0) < 0)
-                die("queue file", ENOMEM);
-        QueueSizeRecord s = {.content_size = (int64_t) (xtra - data_offset),
-                             .data_offset = (int64_t) data_offset,
-                             .rcpt_count = 1,
-                             .content_length = content};
-        queue_size_record_format(&s, (char *) buf.data + 2);
+        bench_message(&buf, "rcpt@dest.test", lines, ELEMENTSOF(lines));
         B.file = buf.data;
         B.file_size = buf.size;
 }
