@@ -532,6 +532,9 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                 }
                 r = smtp_session_connect(d->cfg, sv->host, &sv->addr, sv->port, &s, &why);
                 if (r < 0) {
+                        /* Postfix's info line for a server passed over: "connect to H[A]:P: ..." */
+                        if (!final)
+                                log_info("%s", why.text);
                         d->last = why;
                         snprintf(d->last_relay, sizeof(d->last_relay), "none");
                         continue;
@@ -539,6 +542,8 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                 s->expire_time = time(NULL) + d->cfg->reuse_time_limit;
                 r = smtp_session_hello(s, d->cfg, &why);
                 if (r < 0) {
+                        if (!final) /* "QID: host H[A] refused to talk to me: ..." */
+                                log_info("%s: %s", d->req->queue_id, why.text);
                         /* not a session for smtp_mx_session_limit: it never completed its
                          * handshake (Postfix 2.3 and later) */
                         d->last = why;

@@ -346,7 +346,8 @@ class MxTestCase(DaemonTestCase):
 
 class MxLookup(MxTestCase):
     def test_01_mx_preference_order(self):
-        """MX 10 mx1.test (nothing listens) then MX 20 mx2.test (smtp-sink): sent through mx2."""
+        """MX 10 mx1.test (nothing listens) then MX 20 mx2.test (smtp-sink): sent through mx2, and
+        the refused connect logged as Postfix's info line."""
         sink = self.start_sink("127.0.0.3")
         self.start_smtp()
         first = len(DNS.queries)
@@ -355,6 +356,9 @@ class MxLookup(MxTestCase):
         self.assertNotIn("hopStatus", r)
         self.wait_log("mx2.test[127.0.0.3]:25", "2.0.0", "sent", re.escape(SINK_OK))
         self.assertSinkGotMessage(sink)
+        # the server passed over gets Postfix's info line, without a queue ID
+        self.assertTrue(wait_until(lambda: "tern/smtp: connect to mx1.test[127.0.0.2]:25: Connection refused\n"
+                                   in self.stderr(), START_TIMEOUT), self.stderr())
         # the MX records, then the hosts' addresses in preference order; never the domain's own
         asked = [q[1:] for q in DNS.queries[first:]]
         self.assertEqual(asked, [("mx.test", "MX"), ("mx1.test", "A"), ("mx2.test", "A")])
