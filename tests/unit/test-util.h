@@ -6,11 +6,13 @@
  * that receives, passes or closes descriptors (varlink, scache, submit).
  * read_file(): a whole file, NUL-terminated, for golden-file comparisons; fails the test when
  * the file cannot be read. test_conf_from_text(): a Conf loaded (for the flush program) from
- * a main.cf holding TEXT in a temporary directory. Include after <cmocka.h>.
+ * a main.cf holding TEXT in a temporary directory. heap_in_use(): bytes malloc'ed and not freed,
+ * for "memory stays bounded" checks of parsers fed without end. Include after <cmocka.h>.
  */
 #pragma once
 
 #include <dirent.h>
+#include <malloc.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -79,4 +81,29 @@ static inline Conf *test_conf_from_text(const char *text)
         assert_int_equal(unlink(path), 0);
         assert_int_equal(rmdir(dir), 0);
         return c;
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TEST_ASAN 1
+#endif
+#endif
+
+#ifdef TEST_ASAN
+size_t __sanitizer_get_current_allocated_bytes(void);
+#endif
+
+/* heap_in_use - bytes malloc'ed and not freed, by AddressSanitizer's count or glibc's (large
+ * blocks are mmap'ed: hblkhd) */
+static inline size_t heap_in_use(void)
+{
+#ifdef TEST_ASAN
+        return __sanitizer_get_current_allocated_bytes();
+#else
+        struct mallinfo2 m = mallinfo2();
+
+        return m.uordblks + m.hblkhd;
+#endif
 }

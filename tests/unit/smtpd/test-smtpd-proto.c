@@ -20,7 +20,6 @@
  * lines by tables. Leaks and overruns are AddressSanitizer's to find.
  */
 #include <errno.h>
-#include <malloc.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,30 +33,8 @@
 #include "cleanup.h"
 #include "macro.h"
 #include "smtpd-proto.h"
+#include "test-util.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define TEST_ASAN 1
-#endif
-#endif
-
-#ifdef TEST_ASAN
-size_t __sanitizer_get_current_allocated_bytes(void);
-#endif
-
-/* heap_in_use - bytes malloc'ed and not freed (AddressSanitizer's count, or glibc's) */
-static size_t heap_in_use(void)
-{
-#ifdef TEST_ASAN
-        return __sanitizer_get_current_allocated_bytes();
-#else
-        struct mallinfo2 m = mallinfo2();
-
-        return m.uordblks + m.hblkhd;
-#endif
-}
 
 /* show - S (N bytes) with what is not printable escaped, for messages; a static buffer */
 static const char *show_n(const char *s, size_t n, char *buf, size_t size)
