@@ -36,11 +36,8 @@ when pflogsumm (Debian package pflogsumm, tools/deps.sh --tests) is not installe
 
 Binaries: as test_qmgr.py ($TERN_QMGR, $TERN_DISCARD, $TERN_ERROR, $TERN_TESTAGENT, $QUEUE_TOOL).
 """
-import collections
 import os
-import re
 import shutil
-import subprocess
 import sys
 import unittest
 
@@ -49,9 +46,9 @@ sys.path.insert(0, HERE)
 import test_qmgr  # noqa: E402
 from test_qmgr import DISCARD, ERROR, TESTAGENT  # noqa: E402
 from harness import wait_until  # noqa: E402
+import logcheck  # noqa: E402
 
 GOLDEN = os.path.join(HERE, "golden", "qmgr-run.log")
-UPDATE_GOLDEN = os.environ.get("TERN_UPDATE_GOLDEN") == "1"
 
 SENDER = "sender@sender.test"
 
@@ -75,23 +72,6 @@ def outcome(rcpt):
             if local.startswith(prefix):
                 return result
     return "sent"       # discard, the test agent's default, and qmgr's double-bounce discard
-
-
-class Tally:
-    """What the script did, as pflogsumm counts it: delivery lines by status, and the messages
-    that had at least one deferral."""
-
-    def __init__(self):
-        self.lines = collections.Counter()
-        self.deferred_messages = set()
-
-    def attempt(self, qid, rcpts):
-        """One delivery attempt of message QID to RCPTS (those not yet done)."""
-        for r in rcpts:
-            status = outcome(r)
-            self.lines[status] += 1
-            if status == "deferred":
-                self.deferred_messages.add(qid)
 
 
 class QmgrLogRun(test_qmgr.QmgrTestCase):
@@ -118,7 +98,7 @@ class QmgrLogRun(test_qmgr.QmgrTestCase):
 
     def run_script(self):
         """The scripted run; returns the Tally of what it did."""
-        t = Tally()
+        t = logcheck.Tally(outcome)
         self.start_agent(DISCARD)
         self.start_agent(ERROR)
         self.start_agent(ERROR, "retry")
@@ -194,117 +174,24 @@ class QmgrLogRun(test_qmgr.QmgrTestCase):
         self.wait_queue_empty(("incoming", "active", "deferred", "hold", "corrupt"))
         return t
 
-    def log_lines(self):
-        """Every line of the daemons' stderr; each must be a "tern/PROGRAM: ..." line."""
-        lines = self.stderr().splitlines()
-        bad = [x for x in lines if not re.match(r"tern/[a-z0-9-]+: ", x)]
-        self.assertFalse(bad, "lines that are not tern log lines:\n" + "\n".join(bad))
-        return lines
-
-
-QID_SUBJECT = re.compile(r"^tern/[a-z0-9-]+: ([0-9A-Za-z]{10,}): ")
-QID_NEW = re.compile(r" notification: ([0-9A-Za-z]{10,})$")
-
-
-def normalize(lines, tmp):
-    """The golden text of LINES: queue IDs numbered, times and notification sizes made
-    constant, grouped per queue ID (see the module's docstring)."""
-    names = {}
-
-    def name(qid):
-        if qid not in names:
-            names[qid] = "QID%d" % (len(names) + 1)
-        return names[qid]
-
-    groups = collections.OrderedDict()
-    groups["-"] = []
-    notices = set()
-    for line in lines:
-        m = QID_SUBJECT.match(line)
-        subject = name(m.group(1)) if m else "-"
-        new = QID_NEW.search(line)
-        if new:
-            notices.add(name(new.group(1)))
-        for qid in list(names):
-            line = line.replace(qid, names[qid])
-        line = line.replace(tmp, "TMP")
-        line = re.sub(r"\bdelay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+,", "delay=D, delays=D/D/D/D,", line)
-        if subject in notices:
-            line = re.sub(r"\bsize=\d+,", "size=N,", line)
-        groups.setdefault(subject, []).append(line)
-
-    out = []
-    for subject, group in groups.items():
-        if not group:
-            continue
-        out.append("# %s" % subject)
-        run = []
-        for line in group + [None]:
-            if line is not None and ": to=<" in line:
-                run.append(line)
-                continue
-            out += sorted(run)
-            run = []
-            if line is not None:
-                out.append(line)
-    return "\n".join(out) + "\n"
 
 
 class TestQmgrLogs(QmgrLogRun):
     def test_golden_log(self):
         self.run_script()
-        got = normalize(self.log_lines(), self.tmp)
-        if UPDATE_GOLDEN:
-            os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-            with open(GOLDEN, "w") as f:
-                f.write(got)
-            return
-        with open(GOLDEN) as f:
-            want = f.read()
-        self.maxDiff = None
-        self.assertEqual(got, want, "the run's log differs from %s (TERN_UPDATE_GOLDEN=1 rewrites it; "
-                                    "check every changed line against Postfix's format first)" % GOLDEN)
+        logcheck.check_golden(self, GOLDEN, logcheck.normalize(logcheck.log_lines(self), self.tmp))
 
 
-# One pid per program, as syslog would show them; the host and date are fixed.
+# One pid per program, as syslog would show them (logcheck.to_syslog).
 SYSLOG_PIDS = {"qmgr": 1001, "discard": 1002, "error": 1003, "retry": 1004, "testagent": 1005}
-SYSLOG_PREFIX = "Nov 23 10:00:00 tern "
-
-
-def to_syslog(lines):
-    """LINES ("tern/qmgr: text") as syslog writes them ("Nov 23 10:00:00 tern tern/qmgr[1001]: text")."""
-    out = []
-    for line in lines:
-        m = re.match(r"(tern/([a-z0-9-]+)): (.*)$", line)
-        pid = SYSLOG_PIDS.get(m.group(2), 1999)
-        out.append("%s%s[%d]: %s\n" % (SYSLOG_PREFIX, m.group(1), pid, m.group(3)))
-    return "".join(out)
-
-
-def grand_totals(report):
-    """{"received": N, "delivered": N, ..., "deferrals": N} from pflogsumm's Grand Totals."""
-    section = report.split("Grand Totals", 1)[1].split("bytes received", 1)[0]
-    totals = {}
-    for count, label in re.findall(r"^\s*(\d+)\s+([a-z][a-z ]*[a-z])", section, re.M):
-        totals[label] = int(count)
-    m = re.search(r"^\s*\d+\s+deferred\s+\((\d+)\w?\s+deferrals\)", section, re.M)
-    totals["deferrals"] = int(m.group(1)) if m else 0
-    return totals
 
 
 class TestPflogsumm(QmgrLogRun):
     @unittest.skipUnless(shutil.which("pflogsumm"), "pflogsumm is not installed (Debian package pflogsumm)")
     def test_pflogsumm_grand_totals(self):
         tally = self.run_script()
-        log = os.path.join(self.tmp, "maillog")
-        with open(log, "w") as f:
-            f.write(to_syslog(self.log_lines()))
-        p = subprocess.run(["pflogsumm", "--syslog-name=tern", log], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                        "LC_ALL": "C"})
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        report = p.stdout.decode()
-        totals = grand_totals(report)
+        report = logcheck.pflogsumm(self, logcheck.log_lines(self), SYSLOG_PIDS)
+        totals = logcheck.grand_totals(report)
         want = {
             # no message came in through pickup or smtpd: the script wrote them into incoming/
             "received": 0,

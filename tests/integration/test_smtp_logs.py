@@ -48,11 +48,9 @@ Exits 77 (skipped) when smtp-sink cannot be had (importing test_smtp does that).
 
 Binaries: $TERN_QMGR, $TERN_SMTP, $TERN_SCACHE, $QUEUE_TOOL; $TERN_BUILD_ROOT for postfix-root.
 """
-import collections
 import os
 import re
 import shutil
-import subprocess
 import sys
 import unittest
 
@@ -61,13 +59,13 @@ sys.path.insert(0, HERE)
 import test_qmgr  # noqa: E402
 import test_smtp  # noqa: E402  (exits 77 when smtp-sink cannot be had)
 from harness import wait_until  # noqa: E402
+import logcheck  # noqa: E402
 
 SMTP = test_smtp.SMTP
 SCACHE = test_smtp.SCACHE
 LOOP = test_smtp.LOOP
 
 GOLDEN = os.path.join(HERE, "golden", "smtp-run.log")
-UPDATE_GOLDEN = os.environ.get("TERN_UPDATE_GOLDEN") == "1"
 
 SENDER = "sender@sender.test"
 UNKNOWN = "unknown@fake.test"
@@ -89,24 +87,16 @@ def to_sink(rcpt):
     return not rcpt.endswith(("@fake.test", "@defer.test"))
 
 
-class Tally:
-    """What the script did, as pflogsumm counts it: delivery lines by status, the messages that
-    had at least one deferral, and the messages the sink must have received."""
+class Tally(logcheck.Tally):
+    """logcheck.Tally, and the messages the sink must have received."""
 
     def __init__(self):
-        self.lines = collections.Counter()
-        self.domains = collections.defaultdict(collections.Counter)     # domain -> status -> lines
-        self.deferred_messages = set()
+        super().__init__(outcome)
         self.sink_messages = 0
 
     def attempt(self, qid, rcpts):
         """One delivery attempt of message QID to RCPTS."""
-        for r in rcpts:
-            status = outcome(r)
-            self.lines[status] += 1
-            self.domains[r.rsplit("@", 1)[1]][status] += 1
-            if status == "deferred":
-                self.deferred_messages.add(qid)
+        super().attempt(qid, rcpts)
         # one transaction (and one dump) per message for the sink's recipients
         if any(to_sink(r) for r in rcpts):
             self.sink_messages += 1
@@ -204,97 +194,29 @@ class SmtpLogRun(test_qmgr.QmgrTestCase):
         sess, _, mesg = self.sink.counters()
         return sess, mesg
 
-    def log_lines(self):
-        """Every line of the daemons' stderr; each must be a "tern/PROGRAM: ..." line."""
-        lines = self.stderr().splitlines()
-        bad = [x for x in lines if not re.match(r"tern/[a-z0-9-]+: ", x)]
-        self.assertFalse(bad, "lines that are not tern log lines:\n" + "\n".join(bad))
-        return lines
 
 
-# a queue ID (Postfix's long form: 10 or more of [0-9A-Za-z]), not tern-scache's "statistics:"
-QID_SUBJECT = re.compile(r"^tern/[a-z0-9-]+: (?!statistics:)([0-9A-Za-z]{10,}): ")
-QID_NEW = re.compile(r" notification: ([0-9A-Za-z]{10,})$")
-DELAYS = re.compile(r"\bdelay=[0-9.]+, delays=[0-9.]+/[0-9.]+/[0-9.]+/[0-9.]+,")
 SCACHE_START = re.compile(r"^(tern/scache: statistics: start interval )[A-Z][a-z]{2} [ 0-9]\d \d\d:\d\d:\d\d$")
 
 
-def normalize(lines, tmp, ports):
-    """The golden text of LINES: queue IDs numbered, times, PORTS (port -> name) and notification
-    sizes made constant, grouped per queue ID (see the module's docstring)."""
-    names = {}
-
-    def name(qid):
-        if qid not in names:
-            names[qid] = "QID%d" % (len(names) + 1)
-        return names[qid]
-
-    groups = collections.OrderedDict()
-    groups["-"] = []
-    notices = set()
-    for line in lines:
-        m = QID_SUBJECT.match(line)
-        subject = name(m.group(1)) if m else "-"
-        new = QID_NEW.search(line)
-        if new:
-            notices.add(name(new.group(1)))
-        for qid in list(names):
-            line = line.replace(qid, names[qid])
-        line = line.replace(tmp, "TMP")
+def rewrite(ports):
+    """For logcheck.normalize: PORTS (port -> name) and scache's start time made constant."""
+    def line_rewrite(line):
         for port, label in ports.items():
             line = re.sub(r"(?<=\]):%d\b" % port, ":" + label, line)
-        line = DELAYS.sub("delay=D, delays=D/D/D/D,", line)
-        line = SCACHE_START.sub(r"\1TIME", line)
-        if subject in notices:
-            line = re.sub(r"\bsize=\d+,", "size=N,", line)
-        groups.setdefault(subject, []).append(line)
-
-    out = []
-    for subject, group in groups.items():
-        if not group:
-            continue
-        out.append("# %s" % subject)
-        run = []
-        for line in group + [None]:
-            if line is not None and ": to=<" in line:
-                run.append(line)
-                continue
-            out += sorted(run)
-            run = []
-            if line is not None:
-                out.append(line)
-    return "\n".join(out) + "\n"
+        return SCACHE_START.sub(r"\1TIME", line)
+    return line_rewrite
 
 
 class TestSmtpLogs(SmtpLogRun):
     def test_golden_log(self):
         self.run_script()
-        got = normalize(self.log_lines(), self.tmp, self.ports)
-        if UPDATE_GOLDEN:
-            os.makedirs(os.path.dirname(GOLDEN), exist_ok=True)
-            with open(GOLDEN, "w") as f:
-                f.write(got)
-            return
-        with open(GOLDEN) as f:
-            want = f.read()
-        self.maxDiff = None
-        self.assertEqual(got, want, "the run's log differs from %s (TERN_UPDATE_GOLDEN=1 rewrites it; "
-                                    "check every changed line against Postfix's format first)" % GOLDEN)
+        logcheck.check_golden(self, GOLDEN, logcheck.normalize(logcheck.log_lines(self), self.tmp,
+                                                               rewrite(self.ports)))
 
 
-# One pid per program, as syslog would show them; the host and date are fixed.
+# One pid per program, as syslog would show them (logcheck.to_syslog).
 SYSLOG_PIDS = {"qmgr": 1001, "smtp": 1002, "scache": 1003}
-SYSLOG_PREFIX = "Nov 23 10:00:00 tern "
-
-
-def to_syslog(lines):
-    """LINES ("tern/smtp: text") as syslog writes them ("Nov 23 10:00:00 tern tern/smtp[1002]: text")."""
-    out = []
-    for line in lines:
-        m = re.match(r"(tern/([a-z0-9-]+)): (.*)$", line)
-        pid = SYSLOG_PIDS.get(m.group(2), 1999)
-        out.append("%s%s[%d]: %s\n" % (SYSLOG_PREFIX, m.group(1), pid, m.group(3)))
-    return "".join(out)
 
 
 def section(report, title):
@@ -314,30 +236,12 @@ def domain_summary(report):
     return out
 
 
-def grand_totals(report):
-    """{"received": N, "delivered": N, ..., "deferrals": N} from pflogsumm's Grand Totals."""
-    section = report.split("Grand Totals", 1)[1].split("bytes received", 1)[0]
-    totals = {}
-    for count, label in re.findall(r"^\s*(\d+)\s+([a-z][a-z ]*[a-z])", section, re.M):
-        totals[label] = int(count)
-    m = re.search(r"^\s*\d+\s+deferred\s+\((\d+)\w?\s+deferrals\)", section, re.M)
-    totals["deferrals"] = int(m.group(1)) if m else 0
-    return totals
-
-
 class TestPflogsumm(SmtpLogRun):
     @unittest.skipUnless(shutil.which("pflogsumm"), "pflogsumm is not installed (Debian package pflogsumm)")
     def test_pflogsumm_grand_totals(self):
         tally = self.run_script()
-        log = os.path.join(self.tmp, "maillog")
-        with open(log, "w") as f:
-            f.write(to_syslog(self.log_lines()))
-        p = subprocess.run(["pflogsumm", "--syslog-name=tern", log], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                                                        "LC_ALL": "C"})
-        self.assertEqual(p.returncode, 0, p.stderr.decode())
-        report = p.stdout.decode()
-        totals = grand_totals(report)
+        report = logcheck.pflogsumm(self, logcheck.log_lines(self), SYSLOG_PIDS)
+        totals = logcheck.grand_totals(report)
         want = {
             # no message came in through pickup or smtpd: the script wrote them into incoming/
             "received": 0,
