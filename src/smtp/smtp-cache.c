@@ -156,7 +156,7 @@ SmtpSession *smtp_cache_find_endp(SmtpCache *c, const char *endp_label)
         return s;
 }
 
-void smtp_cache_save(SmtpCache *c, SmtpSession *s, const char *dest_label, const char *destination)
+bool smtp_cache_save(SmtpCache *c, SmtpSession *s, const char *dest_label, const char *destination)
 {
         _cleanup_(freep) char *endp_label = NULL, *endp_props = NULL, *dest_props = NULL;
         ScacheClient *sc;
@@ -192,10 +192,11 @@ void smtp_cache_save(SmtpCache *c, SmtpSession *s, const char *dest_label, const
         }
         /* scache has its own copy of the descriptor; ours is closed without QUIT */
         smtp_session_free(s);
-        return;
+        return true;
 quit:
         smtp_session_quit(s);
         smtp_session_free(s);
+        return false;
 }
 
 void smtp_cache_done(SmtpCache *c)

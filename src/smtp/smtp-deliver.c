@@ -153,6 +153,13 @@ static void result(Delivery *d, size_t i, DeliveryStatus status, const char *dsn
         d->left--;
 }
 
+/* remember - WHY (at RELAY) is the latest failure: what recipients left at the end get */
+static void remember(Delivery *d, const SmtpWhy *why, const char *relay)
+{
+        d->last = *why;
+        snprintf(d->last_relay, sizeof(d->last_relay), "%s", relay);
+}
+
 /*
  * fail - recipient I failed with WHY on a server (RELAY): 5XX bounces; 4XX defers on the last
  * server to try (FINAL) and is kept for the next one otherwise
@@ -163,10 +170,8 @@ static void fail(Delivery *d, size_t i, const SmtpWhy *why, const char *relay, b
                 result(d, i, DELIVERY_BOUNCED, why->dsn, relay, why->text);
         else if (final)
                 result(d, i, DELIVERY_DEFERRED, why->dsn, relay, why->text);
-        else {
-                d->last = *why;
-                snprintf(d->last_relay, sizeof(d->last_relay), "%s", relay);
-        }
+        else
+                remember(d, why, relay);
 }
 
 /* said - WHY for a negative reply: "host H[A] said: REPLY (in reply to COMMAND command)" */
@@ -265,8 +270,7 @@ static void lost(Delivery *d, SmtpSession *s, int r, const char *reason, const c
         for (size_t i = 0; i < d->req->n_recipients; i++)
                 if (active[i] && !d->done[i])
                         fail(d, i, &why, s->relay, final);
-        d->last = why;
-        snprintf(d->last_relay, sizeof(d->last_relay), "%s", s->relay);
+        remember(d, &why, s->relay);
 }
 
 /*
@@ -449,9 +453,10 @@ static void use_session(Delivery *d, SmtpSession *s, int64_t conn_done, const ch
         delivery_job_set_conn(d->job, conn_done, s->reuse_count + 1);
         transaction(d, s, final);
         if (d->cache_store) {
-                smtp_cache_save(d->cache, s, d->dest_saved ? NULL : dest_label, destination);
-                /* later sessions (less preferred servers) are saved under their endpoint only */
-                d->dest_saved = true;
+                /* the first good session is bound to the destination; later ones (less preferred
+                 * servers) are saved under their endpoint only */
+                if (smtp_cache_save(d->cache, s, d->dest_saved ? NULL : dest_label, destination))
+                        d->dest_saved = true;
         } else {
                 smtp_session_quit(s);
                 smtp_session_free(s);
@@ -483,16 +488,12 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                 if (r >= 0)
                         r = smtp_session_hello(s, d->cfg, &why);
                 if (r < 0) {
-                        d->last = why;
-                        snprintf(d->last_relay, sizeof(d->last_relay), "%s", s ? s->relay : "none");
+                        remember(d, &why, s ? s->relay : "none");
                         smtp_session_free(s);
                         return;
                 }
-                d->sessions++;
-                delivery_job_set_conn(d->job, now_epoch_usec(), 1);
-                transaction(d, s, last_destination);
-                smtp_session_quit(s);
-                smtp_session_free(s);
+                /* never cached: a UNIX-domain session has no endpoint label */
+                use_session(d, s, now_epoch_usec(), dest_label, destination, last_destination);
                 return;
         }
 
@@ -508,8 +509,7 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
 
         r = smtp_resolve(d->cfg, n, &servers, &n_servers, &why);
         if (r < 0) {
-                d->last = why;
-                snprintf(d->last_relay, sizeof(d->last_relay), "none");
+                remember(d, &why, "none");
                 return;
         }
         for (size_t j = 0; j < n_servers && d->left > 0 && !session_limit_reached(d); j++) {
@@ -535,8 +535,7 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                         /* Postfix's info line for a server passed over: "connect to H[A]:P: ..." */
                         if (!final)
                                 log_info("%s", why.text);
-                        d->last = why;
-                        snprintf(d->last_relay, sizeof(d->last_relay), "none");
+                        remember(d, &why, "none");
                         continue;
                 }
                 s->expire_time = time(NULL) + d->cfg->reuse_time_limit;
@@ -546,8 +545,7 @@ static void try_destination(Delivery *d, const SmtpNexthop *n, bool last_destina
                                 log_info("%s: %s", d->req->queue_id, why.text);
                         /* not a session for smtp_mx_session_limit: it never completed its
                          * handshake (Postfix 2.3 and later) */
-                        d->last = why;
-                        snprintf(d->last_relay, sizeof(d->last_relay), "%s", s->relay);
+                        remember(d, &why, s->relay);
                         /* a 5XX HELO on the last server bounces; anything else waits for the next */
                         if (final && why.dsn[0] == '5')
                                 for (size_t i = 0; i < d->req->n_recipients; i++)

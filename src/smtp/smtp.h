@@ -170,10 +170,12 @@ SmtpSession *smtp_cache_find_dest(SmtpCache *c, const char *dest_label);
 SmtpSession *smtp_cache_find_endp(SmtpCache *c, const char *endp_label);
 /*
  * smtp_cache_save - hand S to tern-scache under its endpoint label, and bind DEST_LABEL (NULL:
- * none; DESTINATION is its text for the properties) to it; S is freed (its descriptor closed here) either
- * way. Sessions that are broken, expired or used up are not saved: they get QUIT.
+ * none; DESTINATION is its text for the properties) to it; S is freed (its descriptor closed
+ * here) either way. Sessions that are broken, expired, used up or on a UNIX-domain socket are
+ * not saved: they get QUIT. true when S was saved.
  */
-void smtp_cache_save(SmtpCache *c, SmtpSession *s, const char *dest_label, const char *destination);
+bool smtp_cache_save(SmtpCache *c, SmtpSession *s, const char *dest_label, const char *destination);
+
 void smtp_cache_done(SmtpCache *c);
 
 /* ---- one delivery (smtp-deliver.c) ---------------------------------------------------------- */
