@@ -431,9 +431,25 @@ void smtp_session_fail(SmtpSession *s, int r, const char *reason, const char *st
                 smtp_why_set(why, "4.4.2", "lost connection with %s[%s] while %s", name, s->addr, stage);
 }
 
-/* refused - WHY for a negative greeting or HELO reply: the reply's class and code */
-static void refused(SmtpSession *s, const SmtpConfig *cfg, const SmtpReply *reply, bool greeting,
-                    SmtpWhy *why)
+/* command - send VERB [ARG] and read its reply, each within TIMEOUT (µs) */
+static int command(SmtpSession *s, uint64_t timeout, SmtpReply *ret, const char **ret_reason,
+                   const char *verb, const char *arg)
+{
+        int r;
+
+        r = arg ? smtp_session_queue(s, "%s %s", verb, arg) : smtp_session_queue(s, "%s", verb);
+        if (r >= 0)
+                r = smtp_session_flush(s, timeout);
+        if (r >= 0)
+                r = smtp_session_reply(s, timeout, ret, ret_reason);
+        return r;
+}
+
+/*
+ * refused - a negative greeting or HELO REPLY (freed here): WHY with the reply's class and code,
+ * the session broken; returns -ECONNREFUSED
+ */
+static int refused(SmtpSession *s, const SmtpConfig *cfg, SmtpReply *reply, bool greeting, SmtpWhy *why)
 {
         char dsn[sizeof(why->dsn)];
 
@@ -444,13 +460,15 @@ static void refused(SmtpSession *s, const SmtpConfig *cfg, const SmtpReply *repl
                 dsn[0] = '4';
         smtp_why_set(why, dsn, "host %s[%s] refused to talk to me: %s", s->port ? s->host : s->addr, s->addr,
                      reply->text);
+        smtp_reply_done(reply);
+        s->broken = true;
+        return -ECONNREFUSED;
 }
 
 int smtp_session_hello(SmtpSession *s, const SmtpConfig *cfg, SmtpWhy *why)
 {
         SmtpReply reply = {};
         const char *reason = NULL;
-        const char *verb = cfg->lmtp ? "LHLO" : "EHLO";
         int r;
 
         r = smtp_session_reply(s, cfg->helo_timeout, &reply, &reason);
@@ -458,19 +476,11 @@ int smtp_session_hello(SmtpSession *s, const SmtpConfig *cfg, SmtpWhy *why)
                 smtp_session_fail(s, r, reason, "receiving the initial server greeting", why);
                 return r;
         }
-        if (reply.code / 100 != 2) {
-                refused(s, cfg, &reply, true, why);
-                smtp_reply_done(&reply);
-                s->broken = true;
-                return -ECONNREFUSED;
-        }
+        if (reply.code / 100 != 2)
+                return refused(s, cfg, &reply, true, why);
         smtp_reply_done(&reply);
 
-        r = smtp_session_queue(s, "%s %s", verb, cfg->helo_name);
-        if (r >= 0)
-                r = smtp_session_flush(s, cfg->helo_timeout);
-        if (r >= 0)
-                r = smtp_session_reply(s, cfg->helo_timeout, &reply, &reason);
+        r = command(s, cfg->helo_timeout, &reply, &reason, cfg->lmtp ? "LHLO" : "EHLO", cfg->helo_name);
         if (r < 0) {
                 smtp_session_fail(
                         s, r, reason,
@@ -482,29 +492,18 @@ int smtp_session_hello(SmtpSession *s, const SmtpConfig *cfg, SmtpWhy *why)
                 smtp_reply_done(&reply);
                 return 0;
         }
-        if (cfg->lmtp) {
-                refused(s, cfg, &reply, false, why);
-                smtp_reply_done(&reply);
-                s->broken = true;
-                return -ECONNREFUSED;
-        }
+        if (cfg->lmtp)
+                return refused(s, cfg, &reply, false, why);
+
         /* EHLO refused: an old server; HELO it is, without extensions. */
         smtp_reply_done(&reply);
-        r = smtp_session_queue(s, "HELO %s", cfg->helo_name);
-        if (r >= 0)
-                r = smtp_session_flush(s, cfg->helo_timeout);
-        if (r >= 0)
-                r = smtp_session_reply(s, cfg->helo_timeout, &reply, &reason);
+        r = command(s, cfg->helo_timeout, &reply, &reason, "HELO", cfg->helo_name);
         if (r < 0) {
                 smtp_session_fail(s, r, reason, "performing the HELO handshake", why);
                 return r;
         }
-        if (reply.code / 100 != 2) {
-                refused(s, cfg, &reply, false, why);
-                smtp_reply_done(&reply);
-                s->broken = true;
-                return -ECONNREFUSED;
-        }
+        if (reply.code / 100 != 2)
+                return refused(s, cfg, &reply, false, why);
         s->features = (SmtpFeatures){};
         smtp_reply_done(&reply);
         return 0;
@@ -515,11 +514,7 @@ int smtp_session_rset(SmtpSession *s, const SmtpConfig *cfg)
         SmtpReply reply = {};
         int r;
 
-        r = smtp_session_queue(s, "RSET");
-        if (r >= 0)
-                r = smtp_session_flush(s, cfg->rset_timeout);
-        if (r >= 0)
-                r = smtp_session_reply(s, cfg->rset_timeout, &reply, NULL);
+        r = command(s, cfg->rset_timeout, &reply, NULL, "RSET", NULL);
         if (r < 0)
                 return r;
         r = reply.code / 100 == 2 ? 0 : -EPROTO;
