@@ -25,6 +25,8 @@
 #define _public_ __attribute__((__visibility__("default")))
 
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
+/* container_of - the struct of TYPE whose MEMBER PTR points to */
+#define container_of(ptr, type, member) ((type *) (void *) ((char *) (ptr) - offsetof(type, member)))
 /* <sys/param.h> (pulled in by <resolv.h>) has its own, to the same effect */
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

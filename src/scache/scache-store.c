@@ -56,8 +56,6 @@
 /* initial heap capacity, doubled as needed */
 #define EXPIRY_HEAP_MIN_SIZE 64
 
-#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
-
 typedef enum ItemKind {
         ITEM_SESSION,
         ITEM_BINDING,

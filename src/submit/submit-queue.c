@@ -8,11 +8,9 @@
  * The bytes go through cleanup (src/lib/cleanup.c); at the end the queue file is written under
  * its temporary name and the submission joins the pending batch.
  *
- * Group commit: the commit runs from an event source at idle priority, so it runs only when
- * nothing else is ready: every submission that finished reading in the meantime joins the same
- * queue_store_commit(), which makes the whole batch durable with as few syncs as it can. Nobody is
- * answered before queue_store_commit() has returned for their file (Postfix's rule: never say
- * "queued" before the file is safe).
+ * Group commit (queue-commit.h): every submission that finished reading since the last batch
+ * joins the same queue_store_commit(). Nobody is answered before it has returned for their file
+ * (Postfix's rule: never say "queued" before the file is safe).
  *
  * A client that leaves before the commit gets nothing queued (SubmissionAliveFn, asked right
  * before the commit). A pipe or socket must come with the message's size: its end looks the same
@@ -30,19 +28,19 @@
 #include <time.h>
 
 #include "cleanup.h"
+#include "event.h"
 #include "macro.h"
+#include "queue-commit.h"
 #include "queue-store.h"
 #include "submit-queue.h"
-#include "varlink.h"
 
 /* One read from a descriptor; also what a regular file is read in. */
 #define SUBMIT_READ_CHUNK (64U * 1024U)
-/* Batches commit at idle priority: after every other ready event (see above). */
-#define SUBMIT_COMMIT_PRIORITY SD_EVENT_PRIORITY_IDLE
 
 struct Submission {
         Submitter *submitter;
-        Submission *next;               /* in the pending batch */
+        QueueCommitWaiter waiter;       /* in the pending batch */
+        bool pending;
         Submission *all_prev, *all_next;        /* every live submission, for the exit */
         Cleanup *cleanup;
         QueueNew *qnew;
@@ -65,12 +63,8 @@ struct Submitter {
         uint64_t message_size_limit;
         size_t recipient_limit;
         uint64_t ipc_timeout_usec;
-        char *qmgr_socket;
-        Submission *pending_head, *pending_tail;
-        size_t n_pending;
+        QueueCommitter *committer;
         Submission *all;
-        sd_event_source *commit;
-        uint64_t n_messages, n_batches, n_syncs;
 };
 
 static void submission_free(Submission *sub)
@@ -125,62 +119,21 @@ static void fail_later(Submission *sub, int error, const char *text)
                 complete(sub, error);
 }
 
-/* submitter_trigger_qmgr - oneway io.tern.Qmgr.Trigger incoming; a missing qmgr is fine */
-static void submitter_trigger_qmgr(Submitter *s)
+static void on_committed(QueueCommitWaiter *w, int error)
 {
-        _cleanup_(varlink_client_freep) VarlinkClient *c = NULL;
+        Submission *sub = container_of(w, Submission, waiter);
 
-        if (varlink_client_connect(s->qmgr_socket, &c) < 0)
-                return; /* not running: the message waits in incoming for its next scan */
-        varlink_client_set_timeout(c, s->ipc_timeout_usec);
-        (void) varlink_client_send(c, "io.tern.Qmgr.Trigger", json_pack("{s:[s]}", "requests", "incoming"),
-                                   NULL, 0, VARLINK_CALL_ONEWAY);
+        sub->pending = false;
+        if (error >= 0)
+                snprintf(sub->id, sizeof(sub->id), "%s", queue_new_id(sub->qnew));
+        complete(sub, error);
 }
 
-static int on_commit(sd_event_source *source, void *userdata)
+static bool on_commit_alive(QueueCommitWaiter *w)
 {
-        Submitter *s = userdata;
-        _cleanup_(freep) QueueNew **batch = NULL;
-        _cleanup_(freep) Submission **subs = NULL;
-        Submission *sub, *next;
-        unsigned syncs = 0;
-        size_t n = 0;
-        int r;
+        Submission *sub = container_of(w, Submission, waiter);
 
-        batch = calloc(s->n_pending, sizeof(QueueNew *));
-        subs = calloc(s->n_pending, sizeof(Submission *));
-        if (!batch || !subs)
-                return 0;       /* try again on the next idle turn */
-
-        for (sub = s->pending_head; sub; sub = next) {
-                next = sub->next;
-                sub->next = NULL;
-                if (sub->alive && !sub->alive(sub->userdata)) {
-                        complete(sub, -ECONNRESET);
-                        continue;
-                }
-                subs[n] = sub;
-                batch[n++] = sub->qnew;
-        }
-        s->pending_head = s->pending_tail = NULL;
-        s->n_pending = 0;
-        (void) sd_event_source_set_enabled(s->commit, SD_EVENT_OFF);
-        if (n == 0)
-                return 0;
-
-        r = queue_store_commit(s->store, batch, n, &syncs);
-        s->n_batches++;
-        s->n_syncs += syncs;
-        if (r >= 0)
-                s->n_messages += n;
-        for (size_t i = 0; i < n; i++) {
-                if (r >= 0)
-                        snprintf(subs[i]->id, sizeof(subs[i]->id), "%s", queue_new_id(subs[i]->qnew));
-                complete(subs[i], r < 0 ? r : 0);
-        }
-        if (r >= 0)
-                submitter_trigger_qmgr(s);
-        return 0;
+        return !sub->alive || sub->alive(sub->userdata);
 }
 
 /* finish_input - the message is read: write its queue file and join the batch */
@@ -220,13 +173,9 @@ static void finish_input(Submission *sub)
                 return;
         }
 
-        if (s->pending_tail)
-                s->pending_tail->next = sub;
-        else
-                s->pending_head = sub;
-        s->pending_tail = sub;
-        s->n_pending++;
-        (void) sd_event_source_set_enabled(s->commit, SD_EVENT_ON);
+        sub->waiter = (QueueCommitWaiter){ .qnew = sub->qnew, .done = on_committed, .alive = on_commit_alive };
+        sub->pending = true;
+        queue_commit_join(s->committer, &sub->waiter);
 }
 
 /* feed - bytes read from the descriptor; false when the submission has failed */
@@ -420,15 +369,8 @@ void submission_cancel(Submission *sub)
         if (!sub)
                 return;
         s = sub->submitter;
-        /* out of the pending batch, if it is in it */
-        for (Submission **p = &s->pending_head, *prev = NULL; *p; prev = *p, p = &(*p)->next)
-                if (*p == sub) {
-                        *p = sub->next;
-                        if (s->pending_tail == sub)
-                                s->pending_tail = prev;
-                        s->n_pending--;
-                        break;
-                }
+        if (sub->pending)
+                queue_commit_leave(s->committer, &sub->waiter);
         submission_free(sub);
 }
 
@@ -464,6 +406,7 @@ uint64_t submission_size(const Submission *sub)
 
 int submitter_new(sd_event *event, const Conf *conf, Submitter **ret)
 {
+        _cleanup_(freep) char *qmgr_socket = NULL;
         Submitter *s;
         int r;
 
@@ -475,21 +418,17 @@ int submitter_new(sd_event *event, const Conf *conf, Submitter **ret)
         s->message_size_limit = conf_get_size(conf, "message_size_limit");
         s->recipient_limit = (size_t) conf_get_int(conf, "smtpd_recipient_limit");
         s->ipc_timeout_usec = (uint64_t) conf_get_time(conf, "ipc_timeout") * USEC_PER_SEC;
-        if (asprintf(&s->qmgr_socket, "%s/qmgr", conf_get_string(conf, "runtime_directory")) < 0) {
-                s->qmgr_socket = NULL;
-                r = -ENOMEM;
-                goto fail;
-        }
         r = queue_store_open(conf_get_string(conf, "queue_directory"),
                              conf_get_list(conf, "hash_queue_names"),
                              (unsigned) conf_get_int(conf, "hash_queue_depth"), &s->store);
         if (r < 0)
                 goto fail;
-        r = sd_event_add_defer(event, &s->commit, on_commit, s);
+        r = service_runtime_path(conf, "qmgr", &qmgr_socket);
         if (r < 0)
                 goto fail;
-        (void) sd_event_source_set_priority(s->commit, SUBMIT_COMMIT_PRIORITY);
-        (void) sd_event_source_set_enabled(s->commit, SD_EVENT_OFF);
+        r = queue_committer_new(event, s->store, qmgr_socket, s->ipc_timeout_usec, &s->committer);
+        if (r < 0)
+                goto fail;
         *ret = s;
         return 0;
 fail:
@@ -503,12 +442,10 @@ Submitter *submitter_free(Submitter *s)
                 return NULL;
         /* Exiting with submissions under way: their clients hear nothing (their connections are
          * gone), nothing of theirs is queued, and their owners free what they hold. */
-        s->pending_head = s->pending_tail = NULL;
         while (s->all)
                 complete(s->all, -ECONNRESET);
-        sd_event_source_disable_unref(s->commit);
+        s->committer = queue_committer_free(s->committer);
         queue_store_free(s->store);
-        free(s->qmgr_socket);
         sd_event_unref(s->event);
         free(s);
         return NULL;
@@ -516,7 +453,5 @@ Submitter *submitter_free(Submitter *s)
 
 void submitter_stats(const Submitter *s, uint64_t *ret_messages, uint64_t *ret_batches, uint64_t *ret_syncs)
 {
-        *ret_messages = s->n_messages;
-        *ret_batches = s->n_batches;
-        *ret_syncs = s->n_syncs;
+        queue_committer_stats(s->committer, ret_messages, ret_batches, ret_syncs);
 }
