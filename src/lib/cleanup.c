@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * cleanup.c - Postfix's cleanup(8) for locally submitted mail (as pickup hands it over), pure code
+ * cleanup.c - Postfix's cleanup(8) for locally submitted mail (as pickup hands it over) and for
+ * SMTP (as smtpd hands it over: CLEANUP_SMTP), pure code
  *
  * Input: an envelope (cleanup_set_sender, cleanup_add_recipient) and the message bytes in chunks
  * of any size (cleanup_write). Output: one whole queue file, built by cleanup_finish() into a
@@ -9,8 +10,9 @@
  *   C (fixed width, written as zeros, then rewritten with the final values) T A(create_time)
  *   [W "%15ld" when delay_warning_time is set: when qmgr sends the delay notice]
  *   [F] S [A log_client_name log_client_address log_message_origin log_helo_name
- *   log_protocol_name: smtpd's order, only those set] ([O] R)* M
- *   Received: (2 records) <the message's headers> [Message-Id:] [Date:] [From:] <body> X E
+ *   log_protocol_name: smtpd's order, only those set] [A envelope_id] [A ret_flags]
+ *   ([A dsn_orig_rcpt] [A notify_flags] [O] R)* M
+ *   Received: (2 records; smtpd's 3) <the message's headers> [Message-Id:] [Date:] [From:] <body> X E
  *
  * The C record: content size = bytes from data_offset to the X record; data_offset = the offset
  * of the first content record (just after M); the recipient count; qmgr flags 0 (all recipients
@@ -156,6 +158,13 @@ typedef struct Str {
         size_t len, alloc;
 } Str;
 
+/* An envelope recipient: qualified, what the client gave when that differs (else NULL), and its
+ * DSN attributes (RFC 3461 ORCPT as "type;address", or NULL; NOTIFY bits, or 0). */
+typedef struct Rcpt {
+        char *addr, *orig, *dsn_orcpt;
+        int dsn_notify;
+} Rcpt;
+
 struct Cleanup {
         char *myhostname, *myorigin;
         char *log_client_name, *log_client_address, *log_helo_name, *log_protocol_name;
@@ -168,8 +177,10 @@ struct Cleanup {
 
         char *sender; /* qualified; NULL until set */
         char *full_name;
-        char **rcpts, **orig_rcpts; /* orig_rcpts[i]: NULL when the same as rcpts[i] */
+        Rcpt *rcpts;
         size_t n_rcpts, alloc_rcpts;
+        char *dsn_envid;
+        int dsn_ret;
 
         char *error;
         int failed; /* sticky content error */
@@ -714,6 +725,8 @@ int cleanup_new(const CleanupOptions *o, Cleanup **ret)
         c->log_helo_name = strdup_or_null(o->log_helo_name, &oom);
         c->log_protocol_name = strdup_or_null(o->log_protocol_name, &oom);
         c->log_message_origin = strdup_or_null(o->log_message_origin, &oom);
+        c->dsn_envid = strdup_or_null(o->dsn_envid, &oom);
+        c->dsn_ret = o->dsn_ret;
         c->message_size_limit = o->message_size_limit;
         c->recipient_limit = o->recipient_limit;
         c->flags = o->flags;
@@ -741,12 +754,13 @@ Cleanup *cleanup_free(Cleanup *c)
         free(c->log_message_origin);
         free(c->sender);
         free(c->full_name);
+        free(c->dsn_envid);
         for (size_t i = 0; i < c->n_rcpts; i++) {
-                free(c->rcpts[i]);
-                free(c->orig_rcpts[i]);
+                free(c->rcpts[i].addr);
+                free(c->rcpts[i].orig);
+                free(c->rcpts[i].dsn_orcpt);
         }
         free(c->rcpts);
-        free(c->orig_rcpts);
         free(c->error);
         str_done(&c->line);
         for (size_t i = 0; i < c->n_headers; i++)
@@ -784,9 +798,10 @@ int cleanup_set_sender(Cleanup *c, const char *sender, const char *full_name)
 
 /* cleanup_rcpt_add - qualify, validate, drop duplicates, count against the limit; CONTEXT names
  * the header an extracted address came from (NULL: the envelope) */
-static int cleanup_rcpt_add(Cleanup *c, const char *recipient, const char *context)
+static int cleanup_rcpt_add(Cleanup *c, const char *recipient, const char *context, const char *dsn_orcpt,
+                            int dsn_notify)
 {
-        _cleanup_(freep) char *q = NULL, *orig = NULL, *text = NULL;
+        _cleanup_(freep) char *q = NULL, *orig = NULL, *text = NULL, *orcpt = NULL;
         int r;
 
         r = recipient ? addr_qualify(recipient, c->myorigin, &q) : -EINVAL;
@@ -799,7 +814,7 @@ static int cleanup_rcpt_add(Cleanup *c, const char *recipient, const char *conte
                                          strempty(recipient));
         }
         for (size_t i = 0; i < c->n_rcpts; i++)
-                if (streq(c->rcpts[i], q))
+                if (streq(c->rcpts[i].addr, q))
                         return 0; /* Postfix's duplicate filter */
         if (c->recipient_limit > 0 && c->n_rcpts >= c->recipient_limit)
                 return cleanup_set_error(c, -E2BIG, "too many recipients", NULL);
@@ -808,22 +823,26 @@ static int cleanup_rcpt_add(Cleanup *c, const char *recipient, const char *conte
                 if (!orig)
                         return -ENOMEM;
         }
+        if (dsn_orcpt) {
+                orcpt = strdup(dsn_orcpt);
+                if (!orcpt)
+                        return -ENOMEM;
+        }
         if (c->n_rcpts >= c->alloc_rcpts) {
                 size_t na = MAX(c->alloc_rcpts * 2, (size_t)4);
-                char **v = realloc(c->rcpts, na * sizeof(char *)), **o;
+                Rcpt *v = realloc(c->rcpts, na * sizeof(Rcpt));
 
                 if (!v)
                         return -ENOMEM;
                 c->rcpts = v;
-                o = realloc(c->orig_rcpts, na * sizeof(char *));
-                if (!o)
-                        return -ENOMEM;
-                c->orig_rcpts = o;
                 c->alloc_rcpts = na;
         }
-        c->rcpts[c->n_rcpts] = TAKE_PTR(q);
-        c->orig_rcpts[c->n_rcpts] = TAKE_PTR(orig);
-        c->n_rcpts++;
+        c->rcpts[c->n_rcpts++] = (Rcpt){
+                .addr = TAKE_PTR(q),
+                .orig = TAKE_PTR(orig),
+                .dsn_orcpt = TAKE_PTR(orcpt),
+                .dsn_notify = dsn_notify,
+        };
         return 0;
 }
 
@@ -831,7 +850,14 @@ int cleanup_add_recipient(Cleanup *c, const char *recipient)
 {
         if (!c)
                 return -EINVAL;
-        return cleanup_rcpt_add(c, recipient, NULL);
+        return cleanup_rcpt_add(c, recipient, NULL, NULL, 0);
+}
+
+int cleanup_add_recipient_dsn(Cleanup *c, const char *recipient, const char *dsn_orcpt, int dsn_notify)
+{
+        if (!c)
+                return -EINVAL;
+        return cleanup_rcpt_add(c, recipient, NULL, dsn_orcpt, dsn_notify);
 }
 
 /* header_name_len - is_header(): the length of the header name at the start of S (printable
@@ -1036,7 +1062,7 @@ size_t cleanup_n_recipients(const Cleanup *c)
 
 const char *cleanup_recipient(const Cleanup *c, size_t i)
 {
-        return c && i < c->n_rcpts ? c->rcpts[i] : NULL;
+        return c && i < c->n_rcpts ? c->rcpts[i].addr : NULL;
 }
 
 /* cleanup_content_size - the input's size so far, with LF line ends (what message_size_limit
@@ -1153,7 +1179,7 @@ static int cleanup_extract(Cleanup *c, bool resent)
                 r = 0;
                 for (size_t k = 0; v[k]; k++)
                         if (r >= 0)
-                                r = cleanup_rcpt_add(c, v[k], ho->name);
+                                r = cleanup_rcpt_add(c, v[k], ho->name, NULL, 0);
                 for (size_t k = 0; v[k]; k++)
                         free(v[k]);
                 free(v);
@@ -1161,6 +1187,39 @@ static int cleanup_extract(Cleanup *c, bool resent)
                         return r;
         }
         return 0;
+}
+
+/* cleanup_received - our Received: header: pickup's for local submission, smtpd's for SMTP
+ * (smtpd.c: "from HELO (NAME [ADDR])", "by HOST (tern) with PROTOCOL id ID", "for <RCPT>" when
+ * there is one recipient; an IPv6 address as "IPv6:addr") */
+static int cleanup_received(Cleanup *c, const char *queue_id, const char *date, QueueBuf *out)
+{
+        int r;
+
+        if (!(c->flags & CLEANUP_SMTP))
+                return (r = queue_buf_putf(out, REC_TYPE_NORM, "Received: by %s (tern, from userid %lu)",
+                                           c->myhostname, (unsigned long)c->uid)) < 0
+                               ? r
+                               : queue_buf_putf(out, REC_TYPE_NORM, "\tid %s; %s", queue_id, date);
+
+        const char *name = strempty(c->log_client_name), *addr = strempty(c->log_client_address);
+        const char *helo = !isempty(c->log_helo_name) ? c->log_helo_name : name;
+        const char *proto = !isempty(c->log_protocol_name) ? c->log_protocol_name : "SMTP";
+
+        r = queue_buf_putf(out, REC_TYPE_NORM, "Received: from %s (%s [%s%s])", helo, name,
+                           strchr(addr, ':') ? "IPv6:" : "", addr);
+        if (r < 0)
+                return r;
+        if (c->n_rcpts == 1) {
+                if ((r = queue_buf_putf(out, REC_TYPE_NORM, "\tby %s (tern) with %s id %s", c->myhostname, proto,
+                                        queue_id)) < 0)
+                        return r;
+                return queue_buf_putf(out, REC_TYPE_NORM, "\tfor <%s>; %s", c->rcpts[0].addr, date);
+        }
+        if ((r = queue_buf_putf(out, REC_TYPE_NORM, "\tby %s (tern) with %s id %s;", c->myhostname, proto,
+                                queue_id)) < 0)
+                return r;
+        return queue_buf_putf(out, REC_TYPE_NORM, "\t%s", date);
 }
 
 /* cleanup_build - write the queue file records; OUT is rolled back by the caller on error */
@@ -1206,22 +1265,30 @@ static int cleanup_build(Cleanup *c, const char *queue_id, int64_t now_sec, int6
                 if (attrs[i].value &&
                     (r = queue_buf_putf(out, REC_TYPE_ATTR, "%s=%s", attrs[i].name, attrs[i].value)) < 0)
                         return r;
+        /* RFC 3461 MAIL parameters (Postfix's MAIL_ATTR_DSN_ENVID, MAIL_ATTR_DSN_RET) */
+        if (c->dsn_envid && (r = queue_buf_putf(out, REC_TYPE_ATTR, "envelope_id=%s", c->dsn_envid)) < 0)
+                return r;
+        if (c->dsn_ret && (r = queue_buf_putf(out, REC_TYPE_ATTR, "ret_flags=%d", c->dsn_ret)) < 0)
+                return r;
         for (size_t i = 0; i < c->n_rcpts; i++) {
-                const char *o = c->orig_rcpts[i];
+                const Rcpt *rc = c->rcpts + i;
 
-                if (o && (r = queue_buf_put(out, REC_TYPE_ORCP, o, strlen(o))) < 0)
+                if (rc->dsn_orcpt &&
+                    (r = queue_buf_putf(out, REC_TYPE_ATTR, "dsn_orig_rcpt=%s", rc->dsn_orcpt)) < 0)
                         return r;
-                if ((r = queue_buf_put(out, REC_TYPE_RCPT, c->rcpts[i], strlen(c->rcpts[i]))) < 0)
+                if (rc->dsn_notify && (r = queue_buf_putf(out, REC_TYPE_ATTR, "notify_flags=%d", rc->dsn_notify)) < 0)
+                        return r;
+                if (rc->orig && (r = queue_buf_put(out, REC_TYPE_ORCP, rc->orig, strlen(rc->orig))) < 0)
+                        return r;
+                if ((r = queue_buf_put(out, REC_TYPE_RCPT, rc->addr, strlen(rc->addr))) < 0)
                         return r;
         }
         if ((r = queue_buf_put(out, REC_TYPE_MESG, "", 0)) < 0)
                 return r;
         data_offset = out->size - base;
 
-        /* pickup's Received: header */
-        if ((r = queue_buf_putf(out, REC_TYPE_NORM, "Received: by %s (tern, from userid %lu)", c->myhostname,
-                                (unsigned long)c->uid)) < 0 ||
-            (r = queue_buf_putf(out, REC_TYPE_NORM, "\tid %s; %s", queue_id, date)) < 0)
+        r = cleanup_received(c, queue_id, date, out);
+        if (r < 0)
                 return r;
 
         /* the message's own headers, less the dropped ones, one record (or L...N) per line */
@@ -1243,7 +1310,9 @@ static int cleanup_build(Cleanup *c, const char *queue_id, int64_t now_sec, int6
                 }
         }
 
-        /* the missing ones, in Postfix's order */
+        /* the missing ones, in Postfix's order; none for a remote SMTP client */
+        if (c->flags & CLEANUP_NO_ADD_HEADERS)
+                seen = ~0U;
         if (!(seen & (1U << (resent ? HDR_RESENT_MESSAGE_ID : HDR_MESSAGE_ID))) &&
             (r = queue_buf_putf(out, REC_TYPE_NORM, "%sMessage-Id: <%04d%02d%02d%02d%02d%02d.%s@%s>", prefix,
                                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,

@@ -29,6 +29,12 @@
 enum {
         CLEANUP_EXTRACT_RCPT = 1U << 0,         /* sendmail -t */
         CLEANUP_IGNORE_DOTS = 1U << 1,          /* sendmail -i / -oi: "." is an ordinary line */
+        /* SMTP (tern-smtpd): smtpd's Received: header from the log_client_*, log_helo_name and
+         * log_protocol_name options instead of pickup's */
+        CLEANUP_SMTP = 1U << 2,
+        /* no Message-Id:, Date: or From: added: a remote SMTP client outside
+         * local_header_rewrite_clients (Postfix adds them only for local clients) */
+        CLEANUP_NO_ADD_HEADERS = 1U << 3,
 };
 
 typedef struct CleanupOptions {
@@ -42,6 +48,9 @@ typedef struct CleanupOptions {
         /* A attributes: NULL to leave out */
         const char *log_client_name, *log_client_address, *log_helo_name, *log_protocol_name;
         const char *log_message_origin;         /* Postfix writes the submitting user's name: "user" */
+        /* RFC 3461 MAIL FROM parameters: ENVID (decoded; NULL: none), RET bits (1 FULL, 2 HDRS; 0: none) */
+        const char *dsn_envid;
+        int dsn_ret;
 } CleanupOptions;
 
 typedef struct Cleanup Cleanup;
@@ -54,6 +63,9 @@ Cleanup *cleanup_free(Cleanup *c);
 int cleanup_set_sender(Cleanup *c, const char *sender, const char *full_name);
 /* cleanup_add_recipient - one envelope recipient; -EINVAL not an address, -E2BIG over the limit */
 int cleanup_add_recipient(Cleanup *c, const char *recipient);
+/* cleanup_add_recipient_dsn - the same, with RFC 3461's ORCPT ("type;address", NULL: none) and
+ * NOTIFY bits (queue-file.h's DSN_NOTIFY_*; 0: none), written as A records before its R */
+int cleanup_add_recipient_dsn(Cleanup *c, const char *recipient, const char *dsn_orcpt, int dsn_notify);
 /* cleanup_write - message bytes; -EFBIG over message_size_limit, -EBADMSG NUL byte (the message
  * is refused; later calls return the same error) */
 int cleanup_write(Cleanup *c, const void *data, size_t size);

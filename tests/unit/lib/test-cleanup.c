@@ -697,6 +697,71 @@ static void test_exact_file(void **state)
         cleanup_free(c);
 }
 
+/* What tern-smtpd writes: smtpd's Received: (with "for" only for one recipient), the DSN
+ * attributes before each R, no headers added for a remote client, "." an ordinary line. */
+static void test_smtp(void **state)
+{
+        static const struct {
+                size_t n_rcpts;
+                const char *addr, *want_received;
+        } cases[] = {
+                {1, "192.0.2.1",
+                 "Received: from helo.example (client.example [192.0.2.1])\n"
+                 "\tby mail.example.com (tern) with ESMTP id " QID "\n"
+                 "\tfor <a@example.com>; Mon, 23 Nov 2026 08:59:00 +0000 (UTC)\n"},
+                {2, "2001:db8::1",
+                 "Received: from helo.example (client.example [IPv6:2001:db8::1])\n"
+                 "\tby mail.example.com (tern) with ESMTP id " QID ";\n"
+                 "\tMon, 23 Nov 2026 08:59:00 +0000 (UTC)\n"},
+        };
+
+        for (size_t k = 0; k < ELEMENTSOF(cases); k++) {
+                CleanupOptions o = base_options;
+                QueueBuf b = {};
+                QueueEnvelope e = {};
+                const char *reason = NULL;
+                _cleanup_(freep) char *text = NULL, *want = NULL;
+                size_t text_size;
+                bool truncated;
+                Cleanup *c = NULL;
+
+                o.flags = CLEANUP_SMTP | CLEANUP_NO_ADD_HEADERS | CLEANUP_IGNORE_DOTS;
+                o.log_client_name = "client.example";
+                o.log_client_address = cases[k].addr;
+                o.log_helo_name = "helo.example";
+                o.log_protocol_name = "ESMTP";
+                o.dsn_envid = "env-1";
+                o.dsn_ret = 2;
+                assert_int_equal(cleanup_new(&o, &c), 0);
+                assert_int_equal(cleanup_set_sender(c, "s@example.com", NULL), 0);
+                assert_int_equal(cleanup_add_recipient_dsn(c, "a@example.com", "rfc822;A@example.com", 8), 0);
+                if (cases[k].n_rcpts > 1)
+                        assert_int_equal(cleanup_add_recipient_dsn(c, "b@example.com", NULL, 0), 0);
+                assert_int_equal(cleanup_write(c, "Subject: x\n\n.\nend\n", 18), 0);
+                assert_false(cleanup_done_input(c));
+                assert_int_equal(cleanup_finish(c, QID, NOW_SEC, NOW_USEC, &b), 0);
+
+                assert_int_equal(queue_envelope_parse(b.data, b.size, &e, &reason), 0);
+                assert_string_equal(queue_envelope_attr(&e, "envelope_id"), "env-1");
+                assert_string_equal(queue_envelope_attr(&e, "ret_flags"), "2");
+                assert_string_equal(queue_envelope_attr(&e, "log_protocol_name"), "ESMTP");
+                assert_int_equal(e.n_rcpts, cases[k].n_rcpts);
+                assert_string_equal(e.rcpts[0].dsn_orig_rcpt, "rfc822;A@example.com");
+                assert_int_equal(e.rcpts[0].dsn_notify, 8);
+                if (cases[k].n_rcpts > 1) {
+                        assert_string_equal(e.rcpts[1].dsn_orig_rcpt, "");
+                        assert_int_equal(e.rcpts[1].dsn_notify, 0);
+                }
+                assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &text_size, &truncated), 0);
+                assert_int_equal(asprintf(&want, "%sSubject: x\n\n.\nend\n", cases[k].want_received) > 0, 1);
+                assert_string_equal(text, want);
+                check_size_record(&b, cases[k].n_rcpts);
+                queue_envelope_done(&e);
+                queue_buf_done(&b);
+                cleanup_free(c);
+        }
+}
+
 /* A QueueBuf that already holds something: offsets count from where it ended. */
 static void test_appends_to_buffer(void **state)
 {
@@ -1010,6 +1075,7 @@ int main(void)
                 cmocka_unit_test(test_appends_to_buffer), cmocka_unit_test(test_envelope_errors),
                 cmocka_unit_test(test_hop_limit),         cmocka_unit_test(test_addr_valid),
                 cmocka_unit_test(test_addr_qualify),      cmocka_unit_test(test_addr_list_parse),
+                cmocka_unit_test(test_smtp),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
