@@ -71,6 +71,7 @@ struct SmtpdLineReader {
         bool too_long;   /* the current line had more than limit bytes */
         bool has_nul;    /* a NUL among the kept bytes */
         bool line_out;   /* buf holds a line handed out: start afresh on the next call */
+        bool pieces;     /* a line longer than limit comes out in pieces (DATA), not cut */
         char buf[];      /* limit + 1 (a NUL after the line, for convenience) */
 };
 
@@ -118,6 +119,20 @@ int smtpd_line_next(SmtpdLineReader *r, const char *buf, size_t len, size_t *ret
         for (size_t i = 0; i < len; i++) {
                 char c = buf[i];
 
+                /* pieces: a full buffer goes out before the byte that would not fit */
+                if (r->pieces && c != '\n' && r->len > 0 &&
+                    r->len + (r->cr_pending ? 1 : 0) + (c == '\r' ? 0 : 1) > r->limit) {
+                        *ret = (SmtpdLine){
+                                .data = r->buf,
+                                .len = r->len,
+                                .partial = true,
+                                .has_nul = r->has_nul,
+                        };
+                        r->buf[r->len] = '\0';
+                        r->line_out = true;
+                        *ret_used = i;
+                        return 1;
+                }
                 if (c == '\n') {
                         *ret = (SmtpdLine){
                                 .data = r->buf,
@@ -144,6 +159,11 @@ int smtpd_line_next(SmtpdLineReader *r, const char *buf, size_t len, size_t *ret
         }
         *ret_used = len;
         return 0;
+}
+
+void smtpd_line_reader_set_pieces(SmtpdLineReader *r, bool pieces)
+{
+        r->pieces = pieces;
 }
 
 size_t smtpd_line_pending(const SmtpdLineReader *r)

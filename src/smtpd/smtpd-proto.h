@@ -44,6 +44,7 @@ typedef struct SmtpdLine {
         size_t len;
         bool bare_lf;                   /* ended with LF alone (smtpd_forbid_bare_newline decides) */
         bool too_long;                  /* cut at the limit */
+        bool partial;                   /* pieces mode: a piece of a longer line, more follows */
         bool has_nul;
 } SmtpdLine;
 
@@ -57,6 +58,13 @@ SmtpdLineReader *smtpd_line_reader_free(SmtpdLineReader *r);
  * partial line is kept), -ENOMEM.
  */
 int smtpd_line_next(SmtpdLineReader *r, const char *buf, size_t len, size_t *ret_used, SmtpdLine *ret);
+/*
+ * smtpd_line_reader_set_pieces - DATA mode (Postfix's smtpd passes a long content line on in
+ * pieces, REC_TYPE_CONT): a line longer than the limit comes out as pieces of LIMIT bytes with
+ * .partial set, then its rest as an ordinary line; nothing is dropped. A CR of a CRLF is never
+ * part of a piece.
+ */
+void smtpd_line_reader_set_pieces(SmtpdLineReader *r, bool pieces);
 /* smtpd_line_pending - bytes of an unfinished line held (a client that stalls mid-line) */
 size_t smtpd_line_pending(const SmtpdLineReader *r);
 

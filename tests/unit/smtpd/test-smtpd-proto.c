@@ -487,6 +487,56 @@ static void assert_command(const char *line, size_t len, size_t arg_size, int wa
                 fail_msg("\"%s\": argument \"%s\", want \"%s\"", show(line), show(arg), show(want_arg));
 }
 
+/* DATA's pieces mode: long lines come out in pieces of at most the limit, and joined again they
+ * are the input, byte for byte (CRs inside lines included), whatever the input's split. */
+static void test_pieces(void **state)
+{
+        static const char *const inputs[] = {
+                "short\r\n",
+                "0123456789abcdefghij\r\n",          /* 20: two pieces of 8 and a rest */
+                "01234567\r\n",                      /* exactly the limit */
+                "0123456\r\r\n",                    /* CR inside, at the limit */
+                "012345678\rX\n",                    /* a lone CR across a piece boundary */
+                "0123456789012345678901234567\n",     /* bare LF end */
+                "\r\r\r\r\r\r\r\r\r\r\r\r\n",
+        };
+        const size_t limit = 8;
+
+        for (size_t k = 0; k < ELEMENTSOF(inputs); k++)
+                for (size_t step = 1; step <= strlen(inputs[k]); step++) {
+                        SmtpdLineReader *r = NULL;
+                        char joined[256] = "";
+                        size_t jlen = 0, off = 0, n = strlen(inputs[k]);
+                        bool ended = false;
+
+                        assert_int_equal(smtpd_line_reader_new(limit, &r), 0);
+                        smtpd_line_reader_set_pieces(r, true);
+                        while (off < n) {
+                                size_t chunk = MIN(step, n - off), used = 0;
+                                SmtpdLine line;
+                                int q = smtpd_line_next(r, inputs[k] + off, chunk, &used, &line);
+
+                                assert_true(q >= 0);
+                                off += used;
+                                if (q == 0)
+                                        continue;
+                                assert_false(ended);
+                                assert_true(line.len <= limit);
+                                assert_false(line.too_long);
+                                memcpy(joined + jlen, line.data, line.len);
+                                jlen += line.len;
+                                if (!line.partial)
+                                        ended = true;
+                        }
+                        assert_true(ended);
+                        /* the input without its line end */
+                        size_t want = n - 1 - (inputs[k][n - 2] == '\r' ? 1 : 0);
+                        assert_int_equal(jlen, want);
+                        assert_memory_equal(joined, inputs[k], want);
+                        smtpd_line_reader_free(r);
+                }
+}
+
 static void test_verbs(void **state)
 {
         static const struct {
@@ -1183,6 +1233,7 @@ int main(void)
                 cmocka_unit_test(test_rcpt),           cmocka_unit_test(test_address_bytes),
                 cmocka_unit_test(test_long_addresses), cmocka_unit_test(test_addr_domain),
                 cmocka_unit_test(test_etrn),           cmocka_unit_test(test_data_lines),
+                cmocka_unit_test(test_pieces),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
