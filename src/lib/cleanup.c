@@ -1040,6 +1040,28 @@ int cleanup_write(Cleanup *c, const void *data, size_t size)
         return 0;
 }
 
+/* cleanup_write_line - see cleanup.h */
+int cleanup_write_line(Cleanup *c, const void *data, size_t size, bool more)
+{
+        int r;
+
+        if (!c || (!data && size > 0) || c->finished || c->cr_pending)
+                return -EINVAL;
+        if (c->failed)
+                return c->failed;
+        if (size > 0 && memchr(data, 0, size))
+                return cleanup_fail(c, -EBADMSG);
+        r = str_append(&c->line, data, size);
+        if (r < 0)
+                return cleanup_fail(c, r);
+        if (c->message_size_limit > 0 && c->size + c->line.len > c->message_size_limit)
+                return cleanup_fail(c, -EFBIG);
+        if (more)
+                return 0;
+        r = cleanup_line_done(c);
+        return r < 0 ? cleanup_fail(c, r) : 0;
+}
+
 bool cleanup_done_input(const Cleanup *c)
 {
         return c && c->done_input;

@@ -69,6 +69,10 @@ int cleanup_add_recipient_dsn(Cleanup *c, const char *recipient, const char *dsn
 /* cleanup_write - message bytes; -EFBIG over message_size_limit, -EBADMSG NUL byte (the message
  * is refused; later calls return the same error) */
 int cleanup_write(Cleanup *c, const void *data, size_t size);
+/* cleanup_write_line - one line of the message as the bytes it holds, without its line end (a CR
+ * in it is data); MORE: a piece of a longer line, the next call continues it. For tern-smtpd,
+ * which has found the lines already. Errors as cleanup_write(); not to be mixed with it. */
+int cleanup_write_line(Cleanup *c, const void *data, size_t size, bool more);
 /* cleanup_done_input - true once a "." line ended the message (without CLEANUP_IGNORE_DOTS) */
 bool cleanup_done_input(const Cleanup *c);
 /*

@@ -68,6 +68,17 @@ const char *service_socket_path(Service *s)
         return s->socket_path;
 }
 
+int service_set_socket_description(Service *s, const char *text)
+{
+        char *p = strdup(text);
+
+        if (!p)
+                return -ENOMEM;
+        free(s->socket_path);
+        s->socket_path = p;
+        return 0;
+}
+
 bool service_socket_activated(Service *s)
 {
         return s->socket_activated;
@@ -664,7 +675,16 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
 
         service_loop_new(s);
 
-        if (service_listen(s) < 0)
+        if (spec->listen) {
+                /* The daemon serves sockets of its own kind (tern-smtpd: TCP). */
+                int n = sd_listen_fds(true);
+
+                if (n < 0)
+                        log_fatal_errno(n, "cannot take listening sockets from systemd: %m");
+                s->socket_activated = n > 0;
+                if (spec->listen(s, n, spec->userdata) < 0)
+                        log_fatal("cannot listen");
+        } else if (service_listen(s) < 0)
                 log_fatal("cannot listen");
 
         if (s->socket_activated && !spec->long_running) {
@@ -677,7 +697,7 @@ int service_main(const ServiceSpec *spec, int argc, char **argv)
         r = service_run(s, "Serving on");
 
         /* By hand we bound the socket ourselves: take it away again. */
-        if (!s->socket_activated)
+        if (!s->socket_activated && !spec->listen)
                 (void) unlink(s->socket_path);
         service_free(s);
         return r;

@@ -56,6 +56,11 @@ typedef struct ServiceSpec {
         int (*setup)(Service *s, void *userdata);
         /* called once after the loop ended (SIGTERM, idle, max_use), before anything is freed */
         void (*shutdown)(Service *s, void *userdata);
+        /* A daemon that serves sockets of its own kind instead of a varlink socket (tern-smtpd:
+         * TCP): called after setup() with the number of descriptors systemd passed from
+         * SD_LISTEN_FDS_START on (0: run by hand, it binds its own); no varlink socket is bound.
+         * It says what it serves with service_set_socket_description() (STATUS=). */
+        int (*listen)(Service *s, int n_fds, void *userdata);
         void *userdata;
 } ServiceSpec;
 
@@ -66,6 +71,7 @@ sd_event *service_event(Service *s);
 const Conf *service_conf(Service *s);
 VarlinkServer *service_varlink(Service *s);
 const char *service_socket_path(Service *s);
+int service_set_socket_description(Service *s, const char *text);
 bool service_socket_activated(Service *s);
 /* service_transport - -t TRANSPORT of a per-connection service (else the program name) */
 const char *service_transport(Service *s);

@@ -956,6 +956,8 @@ static const struct {
         {"check_recipient_access", R_CHECK_RECIPIENT, true},
         {"check_client_access", R_CHECK_CLIENT, true},
         {"warn_if_reject", R_WARN_IF_REJECT, false},
+        /* in Postfix's default smtpd_relay_restrictions; tern has no SASL: it never permits */
+        {"permit_sasl_authenticated", R_DUNNO, false},
 };
 
 static int restriction_find(const char *name)

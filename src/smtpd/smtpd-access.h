@@ -138,7 +138,8 @@ typedef struct SmtpdCheck {
  * reject_unauth_destination, defer_unauth_destination, permit_auth_destination,
  * reject_unknown_client_hostname (client_name "unknown"), check_etrn_access TABLE,
  * check_recipient_access TABLE, check_client_access TABLE (the next entry is the table name),
- * warn_if_reject (the next restriction only logs). -EINVAL with *ret_bad naming the entry.
+ * warn_if_reject (the next restriction only logs), permit_sasl_authenticated (never permits:
+ * tern has no SASL; it is in Postfix's default smtpd_relay_restrictions). -EINVAL with *ret_bad naming the entry.
  */
 int smtpd_restrictions_valid(char *const *list, const char **ret_bad);
 
