@@ -23,6 +23,8 @@
  *     *ret is untouched. An ETRN site is short, holds no '/', "..", blank, shell or control
  *     character, and parses again to itself.
  *   - smtpd_data_line on every line: 1 exactly for ".", else the line less one leading dot.
+ *   - In pieces mode (DATA), no piece is longer than the limit and the pieces of a line joined
+ *     are the whole line, whatever the chunks.
  * Never crash, never leak, never read or write out of bounds. Seeds: fuzz/corpus/smtpd-command/.
  */
 #include <errno.h>
@@ -346,6 +348,61 @@ static void check_line(const Line *l, size_t limit)
         }
 }
 
+/*
+ * check_pieces - DATA's pieces mode: S through a reader in pieces mode, in chunks: every piece
+ * at most LIMIT bytes, and the pieces of each line joined are the line as the input has it (all
+ * its bytes before the "\n", less one CR just before it), with bare_lf as the model says; what
+ * is left after the last "\n" is pending, nothing more.
+ */
+static void check_pieces(const char *s, size_t n, size_t limit, unsigned max_chunk, uint32_t seed)
+{
+        SmtpdLineReader *r = NULL;
+        char *joined = malloc(n + 1);
+        size_t off = 0, jlen = 0, line_start = 0;
+
+        if (!joined || smtpd_line_reader_new(limit, &r) < 0)
+                abort();
+        smtpd_line_reader_set_pieces(r, true);
+        while (off < n) {
+                size_t k = next_chunk(&seed, max_chunk, n - off), to = off + k;
+
+                while (off < to) {
+                        size_t used = SIZE_MAX;
+                        SmtpdLine l;
+                        int x = smtpd_line_next(r, s + off, to - off, &used, &l);
+
+                        if (x < 0 || used > to - off || (x == 0 && used != to - off))
+                                abort();
+                        off += used;
+                        if (x == 0)
+                                continue;
+                        if (l.len > limit || l.too_long || (x == 1 && used == 0 && !l.partial))
+                                abort();
+                        memcpy(joined + jlen, l.data, l.len);
+                        jlen += l.len;
+                        if (l.partial)
+                                continue;
+                        /* a whole line: off is just past its "\n" */
+                        size_t end = off - 1, want = end - line_start;
+                        bool cr = want > 0 && s[end - 1] == '\r';
+
+                        if (s[end] != '\n')
+                                abort();
+                        if (cr)
+                                want--;
+                        if (jlen != want || memcmp(joined, s + line_start, want) != 0 || l.bare_lf == cr)
+                                abort();
+                        jlen = 0;
+                        line_start = off;
+                }
+        }
+        /* the unfinished rest: pieces handed out plus what the reader holds */
+        if (jlen + smtpd_line_pending(r) != n - line_start)
+                abort();
+        smtpd_line_reader_free(r);
+        free(joined);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
         static const size_t limits[] = {2048, 8, 64, 512};
@@ -375,6 +432,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort();
         }
         check_model(s, n, limit, &whole);
+        check_pieces(s, n, limit, max_chunk, seed);
         for (size_t i = 0; i < whole.n; i++)
                 check_line(&whole.lines[i], limit);
         run_done(&whole);
