@@ -762,6 +762,55 @@ static void test_smtp(void **state)
         }
 }
 
+/* cleanup_write_line: lines as tern-smtpd found them - a CR at the end is data, pieces join up,
+ * a NUL or too much refuses the message, as cleanup_write() would. */
+static void test_write_line(void **state)
+{
+        CleanupOptions o = base_options;
+        QueueBuf b = {};
+        QueueEnvelope e = {};
+        const char *reason = NULL;
+        _cleanup_(freep) char *text = NULL;
+        size_t text_size;
+        bool truncated;
+        Cleanup *c = NULL;
+
+        o.flags = CLEANUP_SMTP | CLEANUP_NO_ADD_HEADERS | CLEANUP_IGNORE_DOTS;
+        o.log_client_name = "unknown";
+        o.log_client_address = "192.0.2.1";
+        assert_int_equal(cleanup_new(&o, &c), 0);
+        assert_int_equal(cleanup_set_sender(c, "", NULL), 0);
+        assert_int_equal(cleanup_add_recipient(c, "a@example.com"), 0);
+        assert_int_equal(cleanup_write_line(c, "Subject: x", 10, false), 0);
+        assert_int_equal(cleanup_write_line(c, "", 0, false), 0);
+        assert_int_equal(cleanup_write_line(c, "cr at end\r", 10, false), 0);
+        assert_int_equal(cleanup_write_line(c, "one ", 4, true), 0);
+        assert_int_equal(cleanup_write_line(c, "line", 4, false), 0);
+        assert_int_equal(cleanup_write_line(c, ".", 1, false), 0);
+        assert_false(cleanup_done_input(c));
+        assert_int_equal(cleanup_finish(c, QID, NOW_SEC, NOW_USEC, &b), 0);
+        assert_int_equal(queue_envelope_parse(b.data, b.size, &e, &reason), 0);
+        assert_int_equal(queue_content_text(b.data, b.size, &e, 0, false, &text, &text_size, &truncated), 0);
+        assert_non_null(strstr(text, "\nSubject: x\n\ncr at end\r\none line\n.\n"));
+        assert_non_null(strstr(text, "Received: from unknown (unknown [192.0.2.1])\n"));
+        queue_envelope_done(&e);
+        queue_buf_done(&b);
+        cleanup_free(c);
+
+        o.message_size_limit = 8;
+        assert_int_equal(cleanup_new(&o, &c), 0);
+        assert_int_equal(cleanup_write_line(c, "1234", 4, true), 0);
+        assert_int_equal(cleanup_write_line(c, "56789", 5, true), -EFBIG);
+        assert_int_equal(cleanup_write_line(c, "", 0, false), -EFBIG);
+        cleanup_free(c);
+
+        o.message_size_limit = 0;
+        assert_int_equal(cleanup_new(&o, &c), 0);
+        assert_int_equal(cleanup_write_line(c, "a\0b", 3, false), -EBADMSG);
+        assert_string_equal(cleanup_error(c), "message contains NUL bytes");
+        cleanup_free(c);
+}
+
 /* A QueueBuf that already holds something: offsets count from where it ended. */
 static void test_appends_to_buffer(void **state)
 {
@@ -1075,7 +1124,7 @@ int main(void)
                 cmocka_unit_test(test_appends_to_buffer), cmocka_unit_test(test_envelope_errors),
                 cmocka_unit_test(test_hop_limit),         cmocka_unit_test(test_addr_valid),
                 cmocka_unit_test(test_addr_qualify),      cmocka_unit_test(test_addr_list_parse),
-                cmocka_unit_test(test_smtp),
+                cmocka_unit_test(test_smtp),              cmocka_unit_test(test_write_line),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
