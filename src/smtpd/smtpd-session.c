@@ -59,6 +59,13 @@ static const SmtpdVerb stats_order[] = {
         SMTPD_VRFY, SMTPD_ETRN, SMTPD_HELP, SMTPD_QUIT, SMTPD_UNKNOWN,
 };
 
+/* what "after X" names in the log: Postfix's command names */
+static const char *const verb_where[] = {
+        [SMTPD_HELO] = "HELO", [SMTPD_EHLO] = "EHLO", [SMTPD_MAIL] = "MAIL", [SMTPD_RCPT] = "RCPT",
+        [SMTPD_DATA] = "DATA", [SMTPD_RSET] = "RSET", [SMTPD_NOOP] = "NOOP", [SMTPD_QUIT] = "QUIT",
+        [SMTPD_VRFY] = "VRFY", [SMTPD_HELP] = "HELP", [SMTPD_ETRN] = "ETRN", [SMTPD_UNKNOWN] = "UNKNOWN",
+};
+
 struct SmtpdSession {
         Smtpd *d;
         SmtpdSession *prev, *next;
@@ -306,7 +313,8 @@ static void session_free(SmtpdSession *s)
                 s->next->prev = s->prev;
         d->n_sessions--;
         free(s);
-        smtpd_session_ended(d);
+        if (d->session_ended)
+                d->session_ended(d);
 }
 
 /* session_end - log the end and free the session */
@@ -985,7 +993,7 @@ static void command(SmtpdSession *s, const SmtpdLine *line)
                 verb = SMTPD_UNKNOWN;
         s->cmd_all[verb]++;
         if (verb != SMTPD_UNKNOWN)
-                s->where = smtpd_verb_name(verb);
+                s->where = verb_where[verb];
 
         /* Postfix's SMTPD_CMD_FLAG_LIMIT: past the junk command limit these count as errors */
         if ((verb == SMTPD_NOOP || verb == SMTPD_VRFY || verb == SMTPD_ETRN || verb == SMTPD_RSET ||

@@ -68,12 +68,18 @@ typedef struct Smtpd {
         SmtpdSession *sessions;
         size_t n_sessions;
         uint64_t n_connections, n_queued;
+        /* a session went away: the server may accept again (smtpd.c; NULL: nothing to do) */
+        void (*session_ended)(struct Smtpd *d);
 } Smtpd;
+
+/* smtpd_configure - D from C (main.cf), for sessions on EVENT: -errno after logging what is
+ * wrong, naming the parameter (smtpd-config.c) */
+int smtpd_configure(Smtpd *d, const Conf *c, sd_event *event);
+/* smtpd_done - free what D holds: sessions, listeners, tables, the queue */
+void smtpd_done(Smtpd *d);
 
 /* smtpd_session_start - serve the accepted connection FD (taken over) */
 int smtpd_session_start(Smtpd *d, int fd, const struct sockaddr_storage *peer, socklen_t peer_len);
 /* smtpd_session_free_all - the server is stopping: close every session (nothing half-received
  * is queued; a client waiting for "250 queued" hears nothing, so it keeps its copy) */
 void smtpd_session_free_all(Smtpd *d);
-/* smtpd_session_ended - a session went away: the server may accept again (smtpd.c) */
-void smtpd_session_ended(Smtpd *d);
