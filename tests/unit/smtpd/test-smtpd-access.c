@@ -757,12 +757,14 @@ static void test_restrictions_valid(void **state)
                 {"check_etrn_access", "texthash:/etc/tern/etrn", "reject"},
                 {"check_recipient_access", "inline:{a=OK}", "check_client_access", "texthash:/x"},
                 {"warn_if_reject"},
+                /* Postfix's default smtpd_relay_restrictions */
+                {"permit_mynetworks", "permit_sasl_authenticated", "defer_unauth_destination"},
         };
         static const struct {
                 const char *list[MAX_ENTRIES];
                 size_t bad; /* index of the entry named */
         } bad[] = {
-                {{"permit", "frobnicate"}, 1},        {{"permit_sasl_authenticated"}, 0},
+                {{"permit", "frobnicate"}, 1},        {{"reject_unverified_recipient"}, 0},
                 {{"check_client_access"}, 0},         {{"reject", "check_recipient_access"}, 1},
                 {{"check_etrn_access", "reject"}, 0}, {{"check_etrn_access", "/etc/tern/etrn"}, 0},
                 {{"texthash:/etc/tern/access"}, 0},   {{""}, 0},
@@ -873,6 +875,15 @@ static void run_eval_cases(const EvalCase *cases, size_t n)
 static void test_restrictions_generic(void **state)
 {
         static const EvalCase cases[] = {
+                /* tern has no SASL: permit_sasl_authenticated never permits, the list goes on */
+                {{"permit_sasl_authenticated", "defer_unauth_destination"},
+                 SMTPD_STAGE_RECIPIENT,
+                 false,
+                 HOST,
+                 "u@remote.example",
+                 SMTPD_DEST_REMOTE,
+                 SMTPD_DEFER,
+                 "454 4.7.1 <u@remote.example>: Relay access denied"},
                 /* the empty list decides nothing */
                 {{NULL},
                  SMTPD_STAGE_RECIPIENT,
