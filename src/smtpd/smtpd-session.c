@@ -794,8 +794,10 @@ static void data_end(SmtpdSession *s)
         s->state = ST_COMMAND;
         s->where = "END-OF-MESSAGE";
         if (s->data_bare_lf) {
-                reply(s, 550, "5.5.2 Error: bare <LF> received");
-                log_session(s, LOG_INFO, "%s: reject: bare <LF> received from %s", session_queue_id(s), s->namaddr);
+                static const SmtpdReply bare = { .code = 550, .dsn = "5.5.2", .text = "Error: bare <LF> received" };
+
+                log_reject(s, "reject", "END-OF-MESSAGE", &bare, NULL);
+                reply_smtpd(s, &bare);
                 transaction_reset(s);
                 s->state = ST_CLOSING;
                 return;
@@ -810,29 +812,19 @@ static void data_end(SmtpdSession *s)
                         log_warning_errno(r, "%s: cannot write the queue file: %m", queue_new_id(s->qnew));
         }
         queue_buf_done(&buf);
-        switch (r) {
-        case 0:
-                break;
-        case -EFBIG:
-                reply(s, 552, "5.3.4 Message size exceeds fixed limit");
-                break;
-        case -EBADMSG:
-                reply(s, 550, "5.6.0 Error: message content rejected: NUL bytes are not allowed");
-                break;
-        case -ELOOP:
-                reply(s, 554, "5.4.0 Error: too many hops");
-                break;
-        default:
-                reply(s, 451, "4.3.0 Error: queue file write error");
-        }
         if (r < 0) {
-                if (r == -EFBIG || r == -EBADMSG || r == -ELOOP)
-                        log_session(s, LOG_INFO, "%s: reject: %s from %s; from=<%s> proto=%s%s%s%s",
-                                    session_queue_id(s),
-                                    r == -EFBIG ? "size limit exceeded"
-                                                : r == -ELOOP ? "too many hops" : "NUL bytes in content",
-                                    s->namaddr, s->sender, s->protocol, s->helo ? " helo=<" : "",
-                                    strempty(s->helo), s->helo ? ">" : "");
+                SmtpdReply rep = { .code = 451, .dsn = "4.3.0", .text = "Error: queue file write error" };
+
+                if (r == -EFBIG)
+                        rep = (SmtpdReply){ .code = 552, .dsn = "5.3.4", .text = "Message size exceeds fixed limit" };
+                else if (r == -EBADMSG)
+                        rep = (SmtpdReply){ .code = 550, .dsn = "5.6.0",
+                                            .text = "Error: message content rejected: NUL bytes are not allowed" };
+                else if (r == -ELOOP)
+                        rep = (SmtpdReply){ .code = 554, .dsn = "5.4.0", .text = "Error: too many hops" };
+                if (rep.code != 451)
+                        log_reject(s, "reject", "END-OF-MESSAGE", &rep, NULL);
+                reply_smtpd(s, &rep);
                 transaction_reset(s);
                 return;
         }
@@ -973,8 +965,10 @@ static void command(SmtpdSession *s, const SmtpdLine *line)
         int q;
 
         if (line->bare_lf && !s->bare_lf_excluded && s->d->bare_lf == SMTPD_BARE_LF_REJECT) {
-                log_session(s, LOG_INFO, "NOQUEUE: reject: bare <LF> received from %s", s->namaddr);
-                reply(s, 550, "5.5.2 Error: bare <LF> received");
+                static const SmtpdReply bare = { .code = 550, .dsn = "5.5.2", .text = "Error: bare <LF> received" };
+
+                log_reject(s, "reject", s->where, &bare, NULL);
+                reply_smtpd(s, &bare);
                 s->state = ST_CLOSING;
                 return;
         }
@@ -998,7 +992,7 @@ static void command(SmtpdSession *s, const SmtpdLine *line)
         /* Postfix's SMTPD_CMD_FLAG_LIMIT: past the junk command limit these count as errors */
         if ((verb == SMTPD_NOOP || verb == SMTPD_VRFY || verb == SMTPD_ETRN || verb == SMTPD_RSET ||
              verb == SMTPD_HELP) &&
-            s->junk_cmds++ >= s->d->junk_command_limit)
+            s->junk_cmds++ > s->d->junk_command_limit)
                 s->error_count++;
 
         switch (verb) {
