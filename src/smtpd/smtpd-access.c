@@ -475,6 +475,7 @@ typedef struct AccessEntry {
 struct SmtpdAccessTable {
         AccessEntry *entries; /* sorted by key */
         size_t n;
+        bool parent_style;    /* "domain" matches subdomains, not ".domain" */
 };
 
 typedef enum ActionKind {
@@ -842,7 +843,8 @@ static bool is_numeric_host(const char *d)
         return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
 }
 
-/* domain_find - D (DLEN), then ".parent" for each parent, as check_domain_access() */
+/* domain_find - D (DLEN), then each parent as check_domain_access() looks it up: "parent" when
+ * smtpd_access_maps is in parent_domain_matches_subdomains (Postfix's default), else ".parent" */
 static const char *domain_find(const SmtpdAccessTable *t, const char *d, size_t dlen)
 {
         const char *v = table_find(t, d, dlen);
@@ -854,14 +856,23 @@ static const char *domain_find(const SmtpdAccessTable *t, const char *d, size_t 
         buf[dlen] = '\0';
         if (is_numeric_host(buf))
                 return NULL;
-        /* "a.b.c": ".b.c", ".c" (strchr(name + 1, '.') in check_domain_access) */
+        /* "a.b.c": ".b.c", ".c" or "b.c", "c" (strchr(name + 1, '.') in check_domain_access) */
         for (size_t i = 1; i < dlen; i++)
                 if (d[i] == '.') {
-                        v = table_find(t, d + i, dlen - i);
+                        size_t skip = t->parent_style ? 1 : 0;
+
+                        if (i + skip >= dlen)
+                                break;
+                        v = table_find(t, d + i + skip, dlen - i - skip);
                         if (v)
                                 return v;
                 }
         return NULL;
+}
+
+void smtpd_access_table_set_parent_style(SmtpdAccessTable *t, bool parent_style)
+{
+        t->parent_style = parent_style;
 }
 
 const char *smtpd_access_table_lookup(const SmtpdAccessTable *t, const char *domain)

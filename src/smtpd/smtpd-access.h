@@ -98,7 +98,11 @@ typedef struct SmtpdAccessTable SmtpdAccessTable;
 int smtpd_access_table_parse(const char *text, size_t len, bool is_inline, SmtpdAccessTable **ret,
                              size_t *ret_line, const char **ret_reason);
 SmtpdAccessTable *smtpd_access_table_free(SmtpdAccessTable *t);
-/* smtpd_access_table_lookup - the action for DOMAIN (exact, then each parent as ".parent"), or NULL */
+/* smtpd_access_table_set_parent_style - PARENT_STYLE (smtpd_access_maps listed in
+ * parent_domain_matches_subdomains, Postfix's default): a key "domain" also matches its
+ * subdomains; otherwise (the parser's default) only a key ".domain" does */
+void smtpd_access_table_set_parent_style(SmtpdAccessTable *t, bool parent_style);
+/* smtpd_access_table_lookup - the action for DOMAIN (exact, then each parent as the style says), or NULL */
 const char *smtpd_access_table_lookup(const SmtpdAccessTable *t, const char *domain);
 
 /* ---- restriction lists ---------------------------------------------------------------------- */

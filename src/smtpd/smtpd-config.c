@@ -133,6 +133,9 @@ static int load_tables(Smtpd *d, char *const *const *lists, size_t n_lists)
                         if (r < 0)
                                 return log_error_errno(r, "access table %s, line %zu: %s", name, line,
                                                        strempty(reason));
+                        smtpd_access_table_set_parent_style(
+                                d->tables[n], conf_list_contains(conf_get_list(d->conf, "parent_domain_matches_subdomains"),
+                                                                 "smtpd_access_maps"));
                         d->table_names[n] = strdup(name);
                         if (!d->table_names[n])
                                 return -ENOMEM;

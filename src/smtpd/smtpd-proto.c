@@ -27,9 +27,9 @@
  * and no blank. Outputs are written only on success; a failed parse leaves *ret untouched.
  *
  * Limits and known differences from Postfix, honestly:
- *   - A line longer than the limit is cut and the rest dropped. Postfix does that for commands,
- *     but in DATA it passes a long line on in pieces; a server using this reader for content
- *     loses what follows the limit on such a line (the server must refuse or bounce it).
+ *   - A command line longer than the limit is cut and the rest dropped, as Postfix does; in
+ *     DATA (smtpd_line_reader_set_pieces) a long line comes out in pieces, as Postfix passes it
+ *     on, and nothing is lost.
  *   - The address is checked as a whole with addr_valid(), not pulled "from rubble" by an
  *     RFC 822 parser: Postfix without strict_rfc821_envelopes also takes "<a@b (comment)>",
  *     "a@b>" or "<a>x"; we refuse them as bad syntax. Quotes stay as the client wrote them

@@ -746,8 +746,12 @@ static bool cmd_rcpt(SmtpdSession *s, const char *arg)
 
 static bool cmd_data(SmtpdSession *s, const char *arg)
 {
-        if (!s->in_mail || s->n_rcpt == 0) {
+        if (!s->in_mail) {
                 reply(s, 503, "5.5.1 Error: need RCPT command");
+                return false;
+        }
+        if (s->n_rcpt == 0) {
+                reply(s, 554, "5.5.1 Error: no valid recipients");
                 return false;
         }
         if (*arg) {

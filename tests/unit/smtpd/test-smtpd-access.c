@@ -631,6 +631,26 @@ static void test_table_texthash(void **state)
         (void) state;
         assert_int_equal(smtpd_access_table_parse(text, strlen(text), false, &t, &line, &reason), 0);
         check_lookups(t, "texthash", lookups, ELEMENTSOF(lookups));
+
+        /* Postfix's default parent style (smtpd_access_maps in parent_domain_matches_subdomains):
+         * "example.com" matches its subdomains, ".sub.example.org" matches nothing but itself */
+        {
+                static const Lookup parent[] = {
+                        {"example.com", "OK"},
+                        {"a.example.com", "OK"},
+                        {"x.a.example.com", "OK"},
+                        {"a.sub.example.org", NULL},
+                        {".sub.example.org", "REJECT no thanks at all"},
+                        {"dunno.example", "dunno"},
+                        {"x.dunno.example", "dunno"},
+                        {"com", NULL},
+                        {"192.0.2", "DEFER"},
+                };
+
+                smtpd_access_table_set_parent_style(t, true);
+                check_lookups(t, "texthash parent style", parent, ELEMENTSOF(parent));
+                smtpd_access_table_set_parent_style(t, false);
+        }
         assert_null(smtpd_access_table_lookup(t, NULL));
         assert_null(smtpd_access_table_lookup(NULL, "example.com"));
         t = smtpd_access_table_free(t);
