@@ -297,7 +297,7 @@ static void test_errors(void **state)
         static const char want[] = "220 mail.test ESMTP tern\r\n"
                                    "250 2.1.0 Ok\r\n"
                                    "503 5.5.1 Error: nested MAIL command\r\n"
-                                   "503 5.5.1 Error: need RCPT command\r\n"
+                                   "554 5.5.1 Error: no valid recipients\r\n"
                                    "501 5.1.3 Bad recipient address syntax\r\n"
                                    "421 4.7.0 mail.test Error: too many errors\r\n";
         Fixture f;
