@@ -7,7 +7,8 @@
 # --tests adds what the test suites use: cmocka, clang with its sanitizer and
 # libFuzzer runtimes, systemd-container (systemd as PID 1 in nspawn),
 # varlink-go (the independent varlink peer), groff/man-db (man page checks),
-# pflogsumm (the qmgr-logs suite sums tern's log lines up with it).
+# pflogsumm (the qmgr-logs suite sums tern's log lines up with it), swaks (an independent
+# SMTP client for the smtpd suite).
 # --sink adds only the libraries of Postfix's smtp-sink (tools/run-local.sh's destination).
 # Run as root (it calls apt-get); as another user it only reports what is missing.
 set -euo pipefail
@@ -19,7 +20,7 @@ postfix_libs=(libdb5.3 libicu72 libnsl2)
 case "${1:-}" in
 --tests)
         pkgs+=(libcmocka-dev clang libclang-rt-14-dev systemd-container varlink-go groff-base man-db
-                "${postfix_libs[@]}" pflogsumm)
+                "${postfix_libs[@]}" pflogsumm swaks)
         ;;
 --sink)
         pkgs+=("${postfix_libs[@]}")

@@ -12,18 +12,22 @@
 #     .socket units start them: the first call starts the daemon, it exits after
 #     max_idle with no client, the next call starts it again;
 #   - tern-qmgr, which is long-running (tern.target starts it), directly;
+#   - tern-smtpd, the SMTP server, directly on 127.0.0.1:2525 (smtpd_listen; a free loopback
+#     port if 2525 is taken), where its unit would listen on port 25;
 #   - the delivery agents tern-smtp (transports smtp and relay), tern-discard, tern-error and
 #     tern-error -t retry, directly: run by hand, an agent binds its socket and forks a child
 #     per connection, as Accept=yes does under systemd.
 # The destination is smtp-sink on loopback: main.cf sends all mail to relayhost =
-# [127.0.0.1]:PORT, so nothing can reach the network. One relay domain, down.example, goes to
-# a second loopback port where nothing listens at first: its mail is deferred, and fast flush
-# delivers it once a sink answers there.
+# [127.0.0.1]:PORT, so nothing can reach the network. Two relay domains, down.example and
+# later.example, go to a second loopback port where nothing listens at first: their mail is
+# deferred, and fast flush delivers it once a sink answers there.
 #
 # Then it shows a few ternctl calls and a message's whole life: tern-sendmail -> tern-submit ->
 # run/spool/incoming -> tern-qmgr -> tern-smtp -> smtp-sink -> removed; sessions reused through
-# tern-scache (conn_use=2); the deferred site, `ternctl queue list`, `ternctl flush list`, and
-# `sendmail -qR down.example` once the site is back. It keeps serving until Ctrl-C when run on a
+# tern-scache (conn_use=2); a message received over SMTP by tern-smtpd and delivered the same
+# way; the deferred sites, `ternctl queue list`, `ternctl flush list`, `sendmail -qR
+# down.example` once the site is back, and an SMTP ETRN for the second site, later.example,
+# which tern-smtpd passes to tern-flush. It keeps serving until Ctrl-C when run on a
 # terminal; with --demo (or no terminal) it stops after the demonstration. Each daemon that
 # lands adds itself to DAEMONS (socket-activated) or SERVERS (started directly) below.
 set -euo pipefail
@@ -44,11 +48,16 @@ fi
 
 run="$top/run"
 mkdir -p "$run/spool" "$run/sockets" "$run/sink"
-# two free loopback ports: the relayhost's sink, and the site that is down
-read -r sink_port down_port < <(python3 -c '
+# two free loopback ports: the relayhost's sink, and the site that is down; and tern-smtpd's,
+# 2525 unless that is taken
+read -r sink_port down_port smtpd_port < <(python3 -c '
 import socket
-s = [socket.socket() for _ in range(2)]
-for x in s: x.bind(("127.0.0.1", 0))
+s = [socket.socket() for _ in range(3)]
+for x in s[:2]: x.bind(("127.0.0.1", 0))
+try:
+    s[2].bind(("127.0.0.1", 2525))
+except OSError:
+    s[2].bind(("127.0.0.1", 0))
 print(*[x.getsockname()[1] for x in s])')
 cat > "$run/main.cf" <<CF
 # tern on a local spool: written by tools/run-local.sh
@@ -73,13 +82,19 @@ qmgr_message_active_limit = 1000
 # a site that is down is retried soon, not after the default backoff
 minimal_backoff_time = 10s
 
-# the customer whose site is down pulls its mail with ETRN: fast flush keeps
-# a logfile of its deferred mail (fast_flush_domains = \$relay_domains)
-relay_domains = down.example
+# the customers whose sites are down pull their mail with ETRN (or sendmail -qR):
+# fast flush keeps a logfile of their deferred mail (fast_flush_domains = \$relay_domains)
+relay_domains = down.example, later.example
+
+# tern-smtpd, the SMTP server, on loopback (under systemd its socket unit listens on port 25).
+# mynetworks (default: loopback) may relay anywhere, and only mynetworks may send ETRN.
+smtpd_listen = 127.0.0.1:$smtpd_port
+smtpd_etrn_restrictions = permit_mynetworks, reject
 
 [transport]
-# a site that is down: nothing listens on its port until the demo starts a sink there
+# sites that are down: nothing listens on their port until the demo starts a sink there
 down.example = relay:[127.0.0.1]:$down_port
+later.example = relay:[127.0.0.1]:$down_port
 CF
 export TERN_CONFIG="$run/main.cf"
 ternctl="$top/build/src/ctl/ternctl"
@@ -159,6 +174,13 @@ for d in "${DAEMONS[@]}"; do
         pids+=($!)
         wait_socket "$sock"
 done
+# the SMTP server, long-running as tern-smtpd.service is; it binds smtpd_listen itself
+"$top/build/src/smtpd/tern-smtpd" -c "$run/main.cf" 2>>"$run/daemons.log" &
+pids+=($!)
+# listening: /proc/net/tcp shows 127.0.0.1:PORT in state 0A (a probe connection would be logged)
+smtpd_listening() { grep -q "0100007F:$(printf '%04X' "$smtpd_port") 00000000:0000 0A" /proc/net/tcp; }
+for _ in $(seq 100); do smtpd_listening && break; sleep 0.05; done
+smtpd_listening || { echo "run-local.sh: tern-smtpd did not come up; see $run/daemons.log" >&2; exit 1; }
 
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 show() { say "$*"; "$@" || echo "(exit status $?)"; }
@@ -190,6 +212,38 @@ logged() {
 queue_id() {
         grep -F "tern/submit:" "$run/daemons.log" | tail -n 1 | sed -n 's/^tern\/submit: \([A-Za-z0-9]*\): .*/\1/p'
 }
+# smtp COMMAND... - a plain SMTP dialogue with tern-smtpd, both sides shown (C: and S:); a
+# COMMAND that holds newlines is message content, sent with CRLF line ends and the final "."
+smtp() {
+        say "# SMTP to 127.0.0.1:$smtpd_port"
+        python3 - "$smtpd_port" "$@" <<'PY'
+import socket, sys
+port, commands = int(sys.argv[1]), sys.argv[2:]
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+f = s.makefile("rb")
+def reply():
+    while True:
+        line = f.readline().decode(errors="replace").rstrip("\r\n")
+        print("S: " + line, flush=True)
+        if len(line) < 4 or line[3] != "-":
+            return
+reply()
+for c in commands:
+    if "\n" in c:
+        for line in c.split("\n"):
+            print("C: " + line)
+        print("C: .")
+        s.sendall(c.replace("\n", "\r\n").encode() + b"\r\n.\r\n")
+    else:
+        print("C: " + c)
+        s.sendall(c.encode() + b"\r\n")
+    reply()
+PY
+}
+# smtp_queued OUTPUT - the queue ID in smtp's "250 2.0.0 Ok: queued as ID"
+smtp_queued() {
+        sed -n 's/^S: 250 2\.0\.0 Ok: queued as \([A-Za-z0-9]*\).*/\1/p' <<<"$1" | tail -n 1
+}
 
 say "# local submission: tern-sendmail queues three messages durably into run/spool/incoming,"
 say "# tern-submit tells tern-qmgr, tern-qmgr hands them to tern-smtp, which delivers them to"
@@ -207,24 +261,58 @@ show "$ternctl" queue list
 show "$ternctl" scache stats
 show "$sendmail" -f operator 'not an address@' <"$run/message.txt"
 
+say "# over SMTP: tern-smtpd takes a message from a client in mynetworks (loopback), makes it"
+say "# durable (fsync) before its 250, tells tern-qmgr, and tern-smtp delivers it to smtp-sink"
+out=$(smtp "EHLO client.tern.test" "MAIL FROM:<operator@tern.test>" "RCPT TO:<site-admin@customer4.example>" \
+        "DATA" $'Subject: hello over SMTP\n\nThis message came in through tern-smtpd.' "QUIT") || true
+echo "$out"
+id=$(smtp_queued "$out")
+[[ -z "$id" ]] || logged "$id" removed || true
+say "grep -F tern/smtpd: $run/daemons.log | tail -n 3"
+grep -F "tern/smtpd:" "$run/daemons.log" | tail -n 3
+[[ -z "$id" ]] || show grep -F "$id" "$run/daemons.log"
+
 say "# a site that is down (nothing listens on 127.0.0.1:$down_port): deferred"
 printf 'Subject: for a site that is down\n\nThis message waits in the deferred queue.\n' >"$run/message.txt"
 show "$sendmail" -f operator postmaster@down.example <"$run/message.txt"
 id=$(queue_id)
 for _ in $(seq 200); do [[ -n "$(find "$run/spool/deferred" -type f -name "$id")" ]] && break; sleep 0.05; done
 show grep -F "$id" "$run/daemons.log"
+say "# a second site behind the same link, later.example, gets mail over SMTP: deferred too"
+out=$(smtp "EHLO client.tern.test" "MAIL FROM:<operator@tern.test>" "RCPT TO:<postmaster@later.example>" \
+        "DATA" $'Subject: for a site that comes back later\n\nThis message waits for an ETRN.' "QUIT") || true
+echo "$out"
+later_id=$(smtp_queued "$out")
+for _ in $(seq 200); do
+        [[ -z "$later_id" || -n "$(find "$run/spool/deferred" -type f -name "$later_id")" ]] && break
+        sleep 0.05
+done
 show "$ternctl" queue list
 show "$ternctl" qmgr status
-say "# fast flush: tern-qmgr listed the deferred message in the site's logfile. The site"
+say "# fast flush: tern-qmgr listed each deferred message in its site's logfile. The site"
 say "# comes back (a sink on its port) and pulls its mail with ETRN (here: sendmail -qR):"
 say "# exactly that site's mail moves to incoming and is delivered"
 for _ in $(seq 200); do grep -qx "$id" "$run/spool/flush/down_example" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 200); do
+        [[ -z "$later_id" ]] || grep -qx "$later_id" "$run/spool/flush/later_example" 2>/dev/null && break
+        sleep 0.05
+done
 show "$ternctl" flush list
 sink "$down_port"
 for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$down_port") 2>/dev/null && break; sleep 0.05; done
 show "$sendmail" -qR down.example
 logged "$id" removed || true
 show grep -F "$id" "$run/daemons.log"
+say "# later.example's message is still deferred: only down.example's mail was flushed"
+show "$ternctl" queue list
+say "# later.example sends ETRN over SMTP: tern-smtpd asks tern-flush for that site's mail"
+smtp "EHLO gw.later.example" "ETRN later.example" "QUIT" || true
+if [[ -n "$later_id" ]]; then
+        logged "$later_id" removed || true
+        show grep -F "$later_id" "$run/daemons.log"
+fi
+say "grep -F etrn= $run/daemons.log | tail -n 1"
+grep -F "etrn=" "$run/daemons.log" | tail -n 1
 show "$ternctl" queue list
 echo
 echo "The daemons' log lines: $run/daemons.log"
@@ -233,6 +321,7 @@ if ! $demo_only; then
         echo
         echo "tern is running. Try: export TERN_CONFIG=$run/main.cf"
         echo "  echo hi | $top/build/src/sendmail/tern-sendmail you@example.com   (to smtp-sink: ls $run/sink)"
+        echo "  swaks --server 127.0.0.1:$smtpd_port --to you@example.com   (over SMTP to tern-smtpd; apt-get install swaks)"
         echo "  $ternctl queue list; $ternctl qmgr status; tail $run/daemons.log"
         echo "Ctrl-C stops it."
         wait
