@@ -10,8 +10,8 @@
 # keeps the systemd protocol: socket activation with the name "varlink", READY=1 (Type=notify),
 # STATUS=, idle exit after max_idle and re-activation, WATCHDOG=1, STOPPING=1 and a clean exit
 # on SIGTERM, journal fields, tern.target, and a bad main.cf that stops the daemon from starting;
-# and the mail path through the real units: submission, the connection cache, and tern-qmgr
-# delivering through Accept=yes agent instances.
+# and the mail path through the real units: submission, the connection cache, tern-qmgr
+# delivering through Accept=yes agent instances, and SMTP reception by socket-activated tern-smtpd.
 #
 # How: systemd boots as PID 1 in a throwaway container (systemd-nspawn --directory=/
 # --volatile=yes: the host's /usr read-only over a tmpfs root), exactly as
@@ -262,7 +262,7 @@ install_tern() {
         local svc
         # (templates: tern-discard@.service.d applies to every instance)
         for svc in tern-testd tern-submit tern-scache tern-qmgr tern-qmgr-wakeup tern-discard@ tern-error@ \
-                   tern-retry@ tern-flush tern-flush-refresh tern-smtp@ tern-relay@ tern-lmtp@; do
+                   tern-retry@ tern-flush tern-flush-refresh tern-smtp@ tern-relay@ tern-lmtp@ tern-smtpd; do
         mkdir -p "$root/run/systemd/system/$svc.service.d"
         {
                 echo "[Service]"
@@ -275,6 +275,14 @@ install_tern() {
         } >"$root/run/systemd/system/$svc.service.d/test.conf"
         done
         write_main_cf "$MAIN_CF"
+
+        # tern-smtpd.socket listens on port 25 of every address, and the container shares the
+        # host's network: tern.target (started by several checks) would bind the host's port 25.
+        # A drop-in, as its unit file suggests, makes it a free port on loopback instead (t_smtpd).
+        SMTPD_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        mkdir -p "$root/run/systemd/system/tern-smtpd.socket.d"
+        printf '[Socket]\nListenStream=\nListenStream=127.0.0.1:%s\n' "$SMTPD_PORT" \
+                >"$root/run/systemd/system/tern-smtpd.socket.d/test.conf"
 
         in_ct systemctl daemon-reload
         # every notification message (READY=1, STOPPING=1, ...) in the journal
@@ -955,6 +963,133 @@ for qid, rcpt, use in ((sys.argv[2], "one", "(?:conn_use=[0-9]+, )?"), (sys.argv
         write_main_cf "$MAIN_CF"
 }
 
+# The SMTP server through its real units: tern-smtpd.socket (listening on 127.0.0.1:$SMTPD_PORT,
+# a drop-in of install_tern's) starts tern-smtpd.service (Type=notify, User=tern, hardened) at
+# the first connection; a message sent over SMTP from the host (the container shares its
+# network) is answered "250 2.0.0 Ok: queued as ID" and goes on through tern-qmgr and
+# tern-smtp@ to Postfix's smtp-sink on the host, as in t_smtp. The journal has tern-smtpd's lines
+# with SYSLOG_IDENTIFIER=tern/smtpd and their TERN_CLIENT= (and TERN_QUEUE_ID=) fields.
+# smtpd_peername_lookup = no: the container has no /etc/hosts, and the client's name must not be
+# looked up in the DNS; the client is "unknown[127.0.0.1]".
+SMTPD_SENDER=smtpd-check-$$
+SMTPD_PORT=
+# the client: argv PORT SENDER RECIPIENT; prints the queue ID of the 250 reply
+SMTPD_CLIENT='import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=15)
+f = s.makefile("rb")
+def reply():
+    lines = []
+    while True:
+        line = f.readline().decode()
+        if not line.endswith("\r\n"):
+            sys.exit("bad reply line %r after %r" % (line, lines))
+        lines.append(line[:-2])
+        if line[3:4] != "-":
+            return "\n".join(lines)
+def cmd(line, want):
+    if line is not None:
+        s.sendall(line.encode() + b"\r\n")
+    r = reply()
+    if not r.startswith(want):
+        sys.exit("%s: expected %r, got %r" % (line or "greeting", want, r))
+    return r
+cmd(None, "220 ")
+cmd("EHLO client.test", "250-")
+cmd("MAIL FROM:<%s>" % sys.argv[2], "250 2.1.0 Ok")
+cmd("RCPT TO:<%s>" % sys.argv[3], "250 2.1.5 Ok")
+cmd("DATA", "354 ")
+s.sendall(b"Subject: over SMTP into the container\r\n\r\nhello\r\n.\r\n")
+r = cmd(None, "250 2.0.0 Ok: queued as ")
+cmd("QUIT", "221 ")
+print(r.split()[-1])'
+
+t_smtpd() {
+        local port id main_pid json out
+        if ! bash "$SOURCE_ROOT/tools/fetch-postfix.sh" "$BUILD_ROOT/postfix-root" >/dev/null 2>&1; then
+                echo "smtp-sink: Debian's postfix package cannot be unpacked (tools/fetch-postfix.sh)"
+                return 1
+        fi
+        port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+        # fd 9 (the run's lock) closed: a sink left behind must not hold it
+        LD_LIBRARY_PATH="$BUILD_ROOT/postfix-root/usr/lib/postfix" "$BUILD_ROOT/postfix-root/usr/sbin/smtp-sink" \
+                -u nobody -c "127.0.0.1:$port" 10 >"$LAB/smtp-sink-smtpd.out" 2>&1 9<&- &
+        SINK_PID=$!
+        write_main_cf "$QMGR_CF
+default_transport = smtp
+relayhost = [127.0.0.1]:$port
+inet_protocols = ipv4
+smtpd_peername_lookup = no"
+        in_ct systemctl start tern.target || return 1
+        wait_for "tern-qmgr.service active" "$WAIT_TIMEOUT" state_is tern-qmgr.service active || return 1
+        expect "tern-smtpd.socket" "$(prop tern-smtpd.socket ActiveState)/$(prop tern-smtpd.socket SubState)" \
+                active/listening || return 1
+        expect "tern-smtpd.socket listens on" "$(prop tern-smtpd.socket Listen)" "127.0.0.1:$SMTPD_PORT (Stream)" ||
+                return 1
+        expect "tern-smtpd.service before the first connection" "$(prop tern-smtpd.service ActiveState)" inactive ||
+                return 1
+
+        out=$(timeout "$CMD_TIMEOUT" python3 -c "$SMTPD_CLIENT" "$SMTPD_PORT" "$SMTPD_SENDER@client.test" \
+                rcpt@example.test 2>&1) || {
+                echo "SMTP client: $out"
+                in_ct journalctl --no-pager -o cat -u tern-smtpd.socket -u tern-smtpd.service -n 30
+                return 1
+        }
+        [[ $out =~ ^[0-9A-Za-z]{10,}$ ]] || { echo "no queue ID from the 250 reply: $out"; return 1; }
+        id=$out
+        echo "queued as $id"
+
+        # the connection started the service: Type=notify, READY=1, the tern user
+        wait_for "tern-smtpd.service active" "$WAIT_TIMEOUT" state_is tern-smtpd.service active || return 1
+        expect "Type" "$(prop tern-smtpd.service Type)" notify || return 1
+        expect "service user" "$(prop tern-smtpd.service User)" tern || return 1
+        main_pid=$(prop tern-smtpd.service MainPID)
+        wait_for "READY=1 from tern-smtpd (PID $main_pid)" 5 \
+                journal_has "Got notification message from PID $main_pid (READY=1" _PID=1 || return 1
+
+        # on through tern-qmgr and tern-smtp@ to the sink
+        wait_for "\"$id: removed\"" "$WAIT_TIMEOUT" journal_has "^$id: removed\$" SYSLOG_IDENTIFIER=tern/qmgr || {
+                in_ct journalctl --no-pager -o cat "TERN_QUEUE_ID=$id"
+                in_ct journalctl --no-pager -o cat -u 'tern-smtp@*' -u tern-qmgr.service -n 30
+                return 1
+        }
+        in_ct journalctl --no-pager -o cat "TERN_QUEUE_ID=$id"
+        journal_has "^$id: to=<rcpt@example\.test>, relay=127\.0\.0\.1\[127\.0\.0\.1\]:$port, .*status=sent (250 " \
+                SYSLOG_IDENTIFIER=tern/smtp "TERN_QUEUE_ID=$id" || { echo "no status=sent line"; return 1; }
+
+        # tern-smtpd's own lines, with their fields
+        json=$(in_ct journalctl --no-pager -o json SYSLOG_IDENTIFIER=tern/smtpd)
+        python3 -c 'import json, sys
+e = [json.loads(l) for l in sys.argv[1].splitlines() if l.strip()]
+qid, pid = sys.argv[2], sys.argv[3]
+want = ["connect from unknown[127.0.0.1]", "%s: client=unknown[127.0.0.1]" % qid,
+        "disconnect from unknown[127.0.0.1] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5"]
+got = [x["MESSAGE"] for x in e]
+assert got == want, got
+for x in e:
+    assert x.get("TERN_CLIENT") == "unknown[127.0.0.1]", x
+    assert x["_SYSTEMD_UNIT"] == "tern-smtpd.service" and x["_PID"] == pid, x
+    assert x["PRIORITY"] == "6", x
+assert e[1].get("TERN_QUEUE_ID") == qid, e[1]
+print("\n".join(got))' "$json" "$id" "$main_pid" || return 1
+
+        in_ct systemctl stop tern.target || return 1
+        wait_for "tern-smtpd.service inactive after stopping tern.target" 10 state_is tern-smtpd.service inactive ||
+                return 1
+        expect "tern-smtpd.service result" "$(prop tern-smtpd.service Result)" success || return 1
+        wait_for "tern-qmgr.service inactive after stopping tern.target" 10 state_is tern-qmgr.service inactive ||
+                return 1
+        in_ct systemctl stop tern-scache.service >/dev/null 2>&1 || true
+        # smtp-sink prints its counters as sessions end: the message arrived
+        wait_for "smtp-sink got the message" 10 grep -q "mesg=[1-9]" "$LAB/smtp-sink-smtpd.out" || {
+                cat "$LAB/smtp-sink-smtpd.out"
+                return 1
+        }
+        kill "$SINK_PID" 2>/dev/null
+        wait "$SINK_PID" 2>/dev/null
+        SINK_PID=
+        write_main_cf "$MAIN_CF"
+}
+
 # A bad value in main.cf: the daemon does not start and says why, with file, line and parameter
 t_bad_config() {
         local rc=0 invocation
@@ -1003,6 +1138,7 @@ check "tern-scache.socket: a save activates the service, a find returns the conn
 check "tern.target starts tern-qmgr; a message routed to discard is delivered by tern-discard@ and removed" t_qmgr
 check "fast flush: qmgr's Add activates tern-flush; the refresh timer, sendmail -qR and send-file flush the site" t_flush
 check "SMTP: tern-qmgr -> tern-smtp@ (DynamicUser) -> smtp-sink; the session reused through tern-scache" t_smtp
+check "tern-smtpd.socket on loopback: SMTP in, tern-smtpd.service (notify, tern) started, on to smtp-sink" t_smtpd
 check "bad main.cf (max_idle = ten): no start, error in the journal" t_bad_config
 
 echo "1..$N"
