@@ -594,20 +594,13 @@ static bool cmd_helo(SmtpdSession *s, SmtpdVerb verb, const char *arg)
         return true;
 }
 
-static bool cmd_mail(SmtpdSession *s, const char *arg)
+/* parse_path - MAIL's (IS_MAIL) or RCPT's argument into *PATH; false when refused (answered):
+ * syntax, non-ASCII without SMTPUTF8, a leading '-' without allow_min_user */
+static bool parse_path(SmtpdSession *s, bool is_mail, const char *arg, SmtpdPath *path)
 {
-        const Smtpd *d = s->d;
-        _cleanup_(smtpd_path_done) SmtpdPath path = {};
         SmtpdReply r;
-        int q;
+        int q = (is_mail ? smtpd_parse_mail : smtpd_parse_rcpt)(arg, s->d->strict_rfc821, path, &r);
 
-        if (helo_missing(s, true))
-                return false;
-        if (s->in_mail) {
-                reply(s, 503, "5.5.1 Error: nested MAIL command");
-                return false;
-        }
-        q = smtpd_parse_mail(arg, d->strict_rfc821, &path, &r);
         if (q == -ENOMEM) {
                 reply(s, 451, "4.3.0 Error: out of memory");
                 return false;
@@ -616,16 +609,33 @@ static bool cmd_mail(SmtpdSession *s, const char *arg)
                 reply_smtpd(s, &r);
                 return false;
         }
-        if (!all_ascii(path.addr)) {
+        if (!all_ascii(path->addr)) {
                 reply(s, 553, "5.6.7 Must declare SMTPUTF8 to send unicode address");
                 return false;
         }
-        if (d->message_size_limit > 0 && path.size > d->message_size_limit) {
-                reply(s, 552, "5.3.4 Message size exceeds fixed limit");
+        if (!s->d->allow_min_user && path->addr[0] == '-') {
+                reply(s, 501, "%s", is_mail ? "5.1.7 Bad sender address syntax" : "5.1.3 Bad recipient address syntax");
                 return false;
         }
-        if (!d->allow_min_user && path.addr[0] == '-') {
-                reply(s, 501, "5.1.7 Bad sender address syntax");
+        return true;
+}
+
+static bool cmd_mail(SmtpdSession *s, const char *arg)
+{
+        const Smtpd *d = s->d;
+        _cleanup_(smtpd_path_done) SmtpdPath path = {};
+        int q;
+
+        if (helo_missing(s, true))
+                return false;
+        if (s->in_mail) {
+                reply(s, 503, "5.5.1 Error: nested MAIL command");
+                return false;
+        }
+        if (!parse_path(s, true, arg, &path))
+                return false;
+        if (d->message_size_limit > 0 && path.size > d->message_size_limit) {
+                reply(s, 552, "5.3.4 Message size exceeds fixed limit");
                 return false;
         }
         if (!d->delay_reject) {
@@ -677,7 +687,6 @@ static bool cmd_rcpt(SmtpdSession *s, const char *arg)
 {
         const Smtpd *d = s->d;
         _cleanup_(smtpd_path_done) SmtpdPath path = {};
-        SmtpdReply r;
         SmtpdCheck ck;
         int q;
 
@@ -689,23 +698,8 @@ static bool cmd_rcpt(SmtpdSession *s, const char *arg)
                 reply(s, 452, "4.5.3 Error: too many recipients");
                 return false;
         }
-        q = smtpd_parse_rcpt(arg, d->strict_rfc821, &path, &r);
-        if (q == -ENOMEM) {
-                reply(s, 451, "4.3.0 Error: out of memory");
+        if (!parse_path(s, false, arg, &path))
                 return false;
-        }
-        if (q < 0) {
-                reply_smtpd(s, &r);
-                return false;
-        }
-        if (!all_ascii(path.addr)) {
-                reply(s, 553, "5.6.7 Must declare SMTPUTF8 to send unicode address");
-                return false;
-        }
-        if (!d->allow_min_user && path.addr[0] == '-') {
-                reply(s, 501, "5.1.3 Bad recipient address syntax");
-                return false;
-        }
 
         /* smtpd_delay_reject: the client, HELO and sender restrictions wait until now */
         if (d->delay_reject) {
