@@ -327,6 +327,8 @@ static const ConfParam params[] = {
         P_BOOL("smtpd_peername_lookup", "yes", "smtpd", "Look up the client's host name in the DNS"),
         P_INT("smtpd_recipient_limit", "1000", 1, 0, "smtpd submit",
               "Most recipients of one message (SMTP, and local submission)"),
+        P_INT("smtpd_recipient_overshoot_limit", "1000", 0, 0, "smtpd",
+              "Recipients past smtpd_recipient_limit that are refused without counting as errors"),
         P_LIST("smtpd_recipient_restrictions", "", "smtpd",
                "Restrictions applied at RCPT TO, after smtpd_relay_restrictions"),
         P_LIST("smtpd_relay_restrictions",

@@ -5,6 +5,7 @@
  * queue store and its group commit. Anything wrong stops the daemon with the parameter's name.
  */
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -76,9 +77,61 @@ static int local_addresses(SmtpdNetList *ret)
         return r;
 }
 
-/* load_tables - every check_*_access table the restriction lists name (texthash:/path) */
-static int load_tables(Smtpd *d, char *const *const *lists, size_t n_lists)
+/* The longest access table read (a texthash file is for a few hundred sites, not a database). */
+#define SMTPD_TABLE_MAX (16U * 1024U * 1024U)
+
+/* read_text - the whole file PATH, malloc'ed, with its size */
+static int read_text(const char *path, char **ret, size_t *ret_len)
 {
+        _cleanup_(freep) char *text = NULL;
+        size_t len = 0, cap = 0;
+        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r = 0;
+
+        if (fd < 0)
+                return -errno;
+        for (;;) {
+                ssize_t k;
+
+                if (len == cap) {
+                        char *p;
+
+                        cap = cap ? cap * 2 : 4096;
+                        if (cap > SMTPD_TABLE_MAX + 1) {
+                                r = -EFBIG;
+                                break;
+                        }
+                        p = realloc(text, cap);
+                        if (!p) {
+                                r = -ENOMEM;
+                                break;
+                        }
+                        text = p;
+                }
+                k = read(fd, text + len, cap - len);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0) {
+                        r = -errno;
+                        break;
+                }
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        safe_close(fd);
+        if (r < 0)
+                return r;
+        *ret = TAKE_PTR(text);
+        *ret_len = len;
+        return 0;
+}
+
+/* load_tables - every check_*_access table that the restriction lists LISTS (parameters NAMES)
+ * name: texthash:/path only, each read once */
+static int load_tables(Smtpd *d, const char *const *names, char *const *const *lists, size_t n_lists)
+{
+        bool parent_style = conf_list_contains(conf_get_list(d->conf, "parent_domain_matches_subdomains"),
+                                               "smtpd_access_maps");
         size_t n = 0;
 
         for (size_t i = 0; i < n_lists; i++)
@@ -91,52 +144,28 @@ static int load_tables(Smtpd *d, char *const *const *lists, size_t n_lists)
         n = 0;
         for (size_t i = 0; i < n_lists; i++)
                 for (char *const *p = lists[i]; p && *p; p++) {
-                        const char *name = p[1];
+                        const char *table = p[1], *reason = NULL;
                         _cleanup_(freep) char *text = NULL;
                         size_t len = 0, line = 0;
-                        const char *reason = NULL;
-                        FILE *f;
                         int r;
 
-                        if (strncasecmp(*p, "check_", 6) != 0 || !name)
+                        if (strncasecmp(*p, "check_", 6) != 0 || !table)
                                 continue;
                         p++;
-                        if (conf_list_contains(d->table_names, name))
+                        if (conf_list_contains(d->table_names, table))
                                 continue;
-                        if (strncmp(name, "texthash:", 9) != 0)
-                                return log_error_errno(EINVAL, "access table %s: only texthash:/path tables are "
-                                                               "supported", name);
-                        f = fopen(name + 9, "re");
-                        if (!f)
-                                return log_error_errno(errno, "access table %s: %m", name);
-                        r = -ENOMEM;
-                        {
-                                char *buf = NULL;
-                                size_t cap = 0;
-                                ssize_t k;
-
-                                FILE *mem = open_memstream(&buf, &cap);
-                                char chunk[4096];
-                                if (mem) {
-                                        while ((k = (ssize_t) fread(chunk, 1, sizeof(chunk), f)) > 0)
-                                                fwrite(chunk, 1, (size_t) k, mem);
-                                        fclose(mem);
-                                        text = buf;
-                                        len = cap;
-                                        r = 0;
-                                }
-                        }
-                        fclose(f);
+                        if (strncmp(table, "texthash:", 9) != 0)
+                                return log_error_errno(EINVAL, "parameter %s: table %s: only texthash:/path "
+                                                               "tables are supported", names[i], table);
+                        r = read_text(table + 9, &text, &len);
                         if (r < 0)
-                                return r;
+                                return log_error_errno(r, "parameter %s: table %s: %m", names[i], table);
                         r = smtpd_access_table_parse(text, len, false, &d->tables[n], &line, &reason);
                         if (r < 0)
-                                return log_error_errno(r, "access table %s, line %zu: %s", name, line,
-                                                       strempty(reason));
-                        smtpd_access_table_set_parent_style(
-                                d->tables[n], conf_list_contains(conf_get_list(d->conf, "parent_domain_matches_subdomains"),
-                                                                 "smtpd_access_maps"));
-                        d->table_names[n] = strdup(name);
+                                return log_error_errno(r, "parameter %s: table %s, line %zu: %s", names[i], table,
+                                                       line, strempty(reason));
+                        smtpd_access_table_set_parent_style(d->tables[n], parent_style);
+                        d->table_names[n] = strdup(table);
                         if (!d->table_names[n])
                                 return -ENOMEM;
                         n++;
@@ -168,6 +197,7 @@ int smtpd_configure(Smtpd *d, const Conf *c, sd_event *event)
         d->soft_error_limit = (unsigned) conf_get_int(c, "smtpd_soft_error_limit");
         d->junk_command_limit = (unsigned) conf_get_int(c, "smtpd_junk_command_limit");
         d->recipient_limit = (size_t) conf_get_int(c, "smtpd_recipient_limit");
+        d->recipient_overshoot_limit = (size_t) conf_get_int(c, "smtpd_recipient_overshoot_limit");
         d->line_length_limit = (size_t) conf_get_int(c, "line_length_limit");
         d->session_limit = (size_t) conf_get_int(c, "default_process_limit");
         d->client_connection_limit = (size_t) conf_get_int(c, "smtpd_client_connection_count_limit");
@@ -237,7 +267,7 @@ int smtpd_configure(Smtpd *d, const Conf *c, sd_event *event)
         if ((!lists[3] || !*lists[3]) && (!lists[4] || !*lists[4]))
                 return log_error_errno(EINVAL, "smtpd_relay_restrictions and smtpd_recipient_restrictions "
                                                "are both empty: that would be an open relay");
-        r = load_tables(d, lists, ELEMENTSOF(lists));
+        r = load_tables(d, restriction_params, lists, ELEMENTSOF(lists));
         if (r < 0)
                 return r;
 

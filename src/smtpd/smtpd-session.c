@@ -120,7 +120,10 @@ struct SmtpdSession {
         unsigned cmd_ok[SMTPD_UNKNOWN + 1], cmd_all[SMTPD_UNKNOWN + 1];
         unsigned error_count, junk_cmds;
         const char *where;              /* "CONNECT", "EHLO", "DATA", "END-OF-MESSAGE" */
-        bool pause_pending;             /* soft error limit: delay the next reply */
+        bool pause_done;                /* the soft error limit's pause before this command is over */
+        bool holding;                   /* HELD is a command waiting for that pause */
+        SmtpdLine held;                 /* points into the line reader, which is not called meanwhile */
+        unsigned rcpt_overshoot;        /* 452 "too many recipients" replies so far */
 };
 
 static void session_update(SmtpdSession *s);
@@ -147,7 +150,9 @@ static void out_append(SmtpdSession *s, const char *text, size_t n)
         s->out_len += n;
 }
 
-/* reply - one reply line "CODE[-| ]DSN TEXT\r\n"; 4XX and 5XX count as errors (Postfix) */
+/* reply_full - one reply line "CODE[-| ]DSN TEXT\r\n" (MORE: "CODE-"); a final 4XX or 5XX
+ * counts as an error of the session (Postfix counts the commands that fail, which is the same
+ * but for the recipient overshoot, see cmd_rcpt) */
 static void _printf_(4, 5) reply_full(SmtpdSession *s, int code, bool more, const char *format, ...)
 {
         char line[1024];
@@ -162,11 +167,8 @@ static void _printf_(4, 5) reply_full(SmtpdSession *s, int code, bool more, cons
         line[n++] = '\r';
         line[n++] = '\n';
         out_append(s, line, n);
-        if (code >= 400 && !more) {
+        if (code >= 400 && !more)
                 s->error_count++;
-                if (s->error_count >= s->d->soft_error_limit && s->d->error_sleep_usec > 0)
-                        s->pause_pending = true;
-        }
 }
 #define reply(s, code, ...) reply_full((s), (code), false, __VA_ARGS__)
 
@@ -325,14 +327,6 @@ static void session_end(SmtpdSession *s)
         session_free(s);
 }
 
-/* session_close - send what is queued (best effort, once), then end */
-static void session_close(SmtpdSession *s)
-{
-        s->state = ST_CLOSING;
-        (void) flush_output(s);
-        session_end(s);
-}
-
 /* session_lost - the client went away or broke the connection */
 static void session_lost(SmtpdSession *s)
 {
@@ -358,6 +352,11 @@ static int on_timeout(sd_event_source *source, uint64_t usec, void *userdata)
                 session_update(s);
                 return 0;
         }
+        if (s->state == ST_CLOSING) {
+                /* the client does not take its last replies */
+                session_end(s);
+                return 0;
+        }
         if (s->state == ST_DATA)
                 log_session(s, LOG_INFO, "timeout after DATA (%" PRIu64 " bytes) from %s", s->data_bytes,
                             s->namaddr);
@@ -365,7 +364,9 @@ static int on_timeout(sd_event_source *source, uint64_t usec, void *userdata)
                 log_session(s, LOG_INFO, "timeout after %s from %s", s->where, s->namaddr);
         s->out_len = s->out_sent = 0;
         reply(s, 421, "4.4.2 %s Error: timeout exceeded", s->d->myhostname);
-        session_close(s);
+        /* one try to say so, then the end: waiting longer is what timed out */
+        (void) flush_output(s);
+        session_end(s);
         return 0;
 }
 
@@ -374,22 +375,25 @@ static int on_resume(sd_event_source *source, uint64_t usec, void *userdata)
         SmtpdSession *s = userdata;
 
         s->resume = sd_event_source_disable_unref(s->resume);
-        if (s->state == ST_WAIT)
+        if (s->state == ST_WAIT) {
                 s->state = ST_COMMAND;
+                s->pause_done = true;
+        }
         session_update(s);
         return 0;
 }
 
-/* session_pause - the soft error limit: hold the replies for smtpd_error_sleep_time */
+/* session_pause - the soft error limit: smtpd_error_sleep_time before the next command */
 static void session_pause(SmtpdSession *s)
 {
         uint64_t now;
 
-        s->pause_pending = false;
         (void) sd_event_now(s->d->event, CLOCK_MONOTONIC, &now);
         if (sd_event_add_time(s->d->event, &s->resume, CLOCK_MONOTONIC, now + s->d->error_sleep_usec, 0, on_resume,
-                              s) < 0)
-                return; /* no pause then */
+                              s) < 0) {
+                s->pause_done = true;   /* no pause then */
+                return;
+        }
         s->state = ST_WAIT;
 }
 
@@ -401,20 +405,17 @@ static void session_update(SmtpdSession *s)
 
         if (s->state == ST_COMMAND || s->state == ST_DATA)
                 session_process(s);
-        if (s->state == ST_CLOSING) {
-                session_close(s);
-                return;
-        }
-        if (s->pause_pending && s->state == ST_COMMAND && s->in_start < s->in_end) {
-                /* more input to answer after an error: the pause comes first */
-                session_pause(s);
-        }
         if (!flush_output(s)) {
                 session_lost(s);
                 return;
         }
         if (s->eof && (s->state == ST_COMMAND || s->state == ST_DATA)) {
                 session_lost(s);
+                return;
+        }
+
+        if (s->state == ST_CLOSING && s->out_len == 0) {
+                session_end(s);
                 return;
         }
 
@@ -533,6 +534,34 @@ static bool helo_missing(SmtpdSession *s, bool with_dsn)
         return true;
 }
 
+/*
+ * helo_neuter - the HELO/EHLO argument as Postfix keeps it (helo_cmd): its words joined by one
+ * space, what is not printable ASCII made '?', then each of " <>()\\\";@" made '?', so that it
+ * cannot forge a part of our Received: header or break a log line. malloc'ed.
+ */
+static char *helo_neuter(const char *arg)
+{
+        char *h = malloc(strlen(arg) + 1), *o = h;
+
+        if (!h)
+                return NULL;
+        for (const char *p = arg; *p; p++) {
+                unsigned char c = (unsigned char) *p;
+
+                if (c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\v' || c == '\f') {
+                        while (p[1] == ' ' || p[1] == '\t' || p[1] == '\r' || p[1] == '\n' || p[1] == '\v' ||
+                               p[1] == '\f')
+                                p++;
+                        *o++ = '?';     /* the joining space, neutered */
+                } else if (c < 0x20 || c >= 0x7f || strchr("<>()\\\";@", c))
+                        *o++ = '?';
+                else
+                        *o++ = (char) c;
+        }
+        *o = '\0';
+        return h;
+}
+
 static bool ehlo_keyword(const SmtpdSession *s, const char *kw)
 {
         return !conf_list_contains(s->d->discard_ehlo_keywords, kw);
@@ -548,7 +577,7 @@ static bool cmd_helo(SmtpdSession *s, SmtpdVerb verb, const char *arg)
         }
         transaction_reset(s);
         free(s->helo);
-        s->helo = strdup(arg);
+        s->helo = helo_neuter(arg);
         if (!s->helo) {
                 reply(s, 451, "4.3.0 Error: out of memory");
                 return false;
@@ -695,7 +724,14 @@ static bool cmd_rcpt(SmtpdSession *s, const char *arg)
                 return false;
         }
         if (s->n_rcpt >= d->recipient_limit) {
+                /* smtpd_recipient_overshoot_limit: so many of these do not count as errors
+                 * (Postfix's rcpt_cmd returns 0 for them), so that a long list still goes to
+                 * the recipients accepted */
+                bool error = s->rcpt_overshoot++ >= d->recipient_overshoot_limit;
+
                 reply(s, 452, "4.5.3 Error: too many recipients");
+                if (!error)
+                        s->error_count--;
                 return false;
         }
         if (!parse_path(s, false, arg, &path))
@@ -1054,22 +1090,43 @@ check_errors:
 /* session_process - every complete line in the input buffer, while the state takes them */
 static void session_process(SmtpdSession *s)
 {
-        while ((s->state == ST_COMMAND || s->state == ST_DATA) && s->in_start < s->in_end && !s->pause_pending) {
+        while ((s->state == ST_COMMAND || s->state == ST_DATA) && (s->in_start < s->in_end || s->holding) &&
+               s->out_len < SMTPD_OUTPUT_MAX) {
                 SmtpdLine line;
-                size_t used = 0;
-                int r = smtpd_line_next(s->reader, s->in + s->in_start, s->in_end - s->in_start, &used, &line);
 
-                s->in_start += used;
-                if (r < 0) {
-                        s->state = ST_CLOSING;
-                        break;
+                if (s->holding) {
+                        line = s->held;
+                        s->holding = false;
+                } else {
+                        size_t used = 0;
+                        int r = smtpd_line_next(s->reader, s->in + s->in_start, s->in_end - s->in_start, &used,
+                                                &line);
+
+                        s->in_start += used;
+                        if (r < 0) {
+                                s->state = ST_CLOSING;
+                                break;
+                        }
+                        if (r == 0)
+                                break;
                 }
-                if (r == 0)
-                        break;
-                if (s->state == ST_COMMAND)
-                        command(s, &line);
-                else
+                if (s->state == ST_DATA) {
                         data_line(s, &line);
+                        continue;
+                }
+                /* Postfix's smtpd_chat_reply: past the soft error limit, every reply waits
+                 * smtpd_error_sleep_time; the command is held (its bytes stay in the reader)
+                 * until the pause is over */
+                if (s->d->error_sleep_usec > 0 && s->error_count >= s->d->soft_error_limit && !s->pause_done) {
+                        s->held = line;
+                        s->holding = true;
+                        session_pause(s);
+                        if (s->state == ST_WAIT)
+                                break;
+                        continue;       /* no pause possible: answer now */
+                }
+                s->pause_done = false;
+                command(s, &line);
         }
         if (s->in_start == s->in_end)
                 s->in_start = s->in_end = 0;

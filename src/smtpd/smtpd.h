@@ -47,7 +47,8 @@ typedef struct Smtpd {
         uint64_t timeout_usec, error_sleep_usec, ipc_timeout_usec;
         int64_t delay_warning_time;
         unsigned hard_error_limit, soft_error_limit, junk_command_limit;
-        size_t recipient_limit, line_length_limit, session_limit, client_connection_limit;
+        size_t recipient_limit, recipient_overshoot_limit, line_length_limit, session_limit;
+        size_t client_connection_limit;
         uint64_t message_size_limit;
         bool helo_required, delay_reject, disable_vrfy, strict_rfc821, peername_lookup, allow_min_user;
         SmtpdBareLf bare_lf;
