@@ -612,8 +612,8 @@ static int parse_texthash(SmtpdAccessTable *t, size_t *cap, const char *text, si
         const char *p = text, *end = text + len;
 
         for (;;) {
-                const char *nl, *s;
-                size_t n;
+                const char *nl, *s = NULL;
+                size_t n = 0;
                 bool more = p < end, continuation = false;
 
                 if (more) {

@@ -53,7 +53,8 @@ static bool same_address(const struct sockaddr *a, const struct sockaddr_storage
 /* resolve - Postfix's smtpd_peer_hostaddr_to_sockaddr + name verification, blocking */
 static void resolve(SmtpdPeerLookup *l)
 {
-        char name[NI_MAXHOST], numeric[NI_MAXHOST];
+        /* a numeric address with a scope: INET6_ADDRSTRLEN and an interface name */
+        char name[NI_MAXHOST], numeric[64];
         struct addrinfo hints = { .ai_family = l->addr.ss_family, .ai_socktype = SOCK_STREAM };
         struct addrinfo *res = NULL;
         bool found = false;
@@ -73,7 +74,8 @@ static void resolve(SmtpdPeerLookup *l)
         r = getaddrinfo(name, NULL, &hints, &res);
         if (r != 0) {
                 snprintf(l->result.warning, sizeof(l->result.warning),
-                         "hostname %.100s does not resolve to address %s: %s", name, numeric, gai_strerror(r));
+                         "hostname %.100s does not resolve to address %s: %.100s", name, numeric,
+                         gai_strerror(r));
                 return;
         }
         for (struct addrinfo *a = res; a && !found; a = a->ai_next)
