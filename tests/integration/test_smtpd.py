@@ -649,12 +649,11 @@ class QueueFile(SmtpdTestCase):
 
 
     def test_02f_helo_name_neutered(self):
-        """FAILS (a difference from Postfix that lets a client forge its Received: header and
-        split header and log lines): Postfix's helo_cmd() keeps the HELO/EHLO argument as
-        printable(arg, '?') then neuter(" <>()\\\";@", '?'), so "EHLO evil.test
-        (trusted.test [10.0.0.1])" gives "Received: from evil.test??trusted.test?[10.0.0.1]?
-        (NAME [ADDR])" and a CR in the argument becomes '?'. tern-smtpd keeps the argument as
-        sent: a made-up "(host [addr])" part, and a bare CR inside the Received: header."""
+        """The HELO/EHLO argument cannot forge a part of the Received: header or split header
+        and log lines: as Postfix's helo_cmd(), it is kept as printable(arg, '?') then
+        neuter(" <>()\\\";@", '?'), so "EHLO evil.test (trusted.test [10.0.0.1])" gives
+        "Received: from evil.test??trusted.test?[10.0.0.1]? (NAME [ADDR])" and a CR in the
+        argument becomes '?'."""
         self.start()
         qid = self.send_message(b"Subject: forged\r\n\r\nbody\r\n",
                                 helo="EHLO evil.test (trusted.test [10.0.0.1])")
@@ -982,12 +981,11 @@ class BadInput(SmtpdTestCase):
         self.assertClean()
 
     def test_04h_recipient_overshoot(self):
-        """FAILS (a difference from Postfix): 1500 RCPTs with the default limits. Postfix answers
-        the 500 beyond smtpd_recipient_limit with 452 4.5.3 without counting them as errors up to
-        smtpd_recipient_overshoot_limit (1000), so the transaction goes on and the message is
-        queued for the first 1000 (the client sends the rest later). tern-smtpd counts every 452
-        toward smtpd_hard_error_limit (20) and drops the session: the message is lost for all
-        1000 accepted recipients."""
+        """1500 RCPTs with the default limits: as Postfix, the 500 beyond smtpd_recipient_limit
+        get 452 4.5.3 without counting as errors up to smtpd_recipient_overshoot_limit (1000), so
+        the transaction goes on and the message is queued for the first 1000 (the client sends
+        the rest later), instead of the session ending at smtpd_hard_error_limit with the
+        message lost for all 1000."""
         self.start()
         out = self.rcpt_flood(1500)
         self.assertEqual(out[2:1002], ["250 2.1.5 Ok"] * 1000)
@@ -1170,13 +1168,12 @@ class MoreInput(SmtpdTestCase):
                              [b"Subject: pipelined 1", b"Subject: pipelined 2"])
 
     def test_04q_replies_before_quit_are_kept(self):
-        """FAILS (replies lost): a client with a small receive buffer pipelines EHLOs and QUIT
+        """No reply is lost at QUIT: a client with a small receive buffer pipelines EHLOs and QUIT
         whose replies come to some 300 kB more than the kernel's socket buffers take (measured
         here first), and reads nothing for a moment. The replies still queued when QUIT comes
         are fewer than the server's 256 kB output bound, so the server reads everything. Every
         reply, the 221 included, must still come when the client reads, as from Postfix (which
-        writes its replies blocking). tern-smtpd's session_close() writes only what the socket
-        takes at once (MSG_DONTWAIT) and closes: the last replies and the 221 are dropped."""
+        writes its replies blocking)."""
         # how much a loopback socket takes towards a peer with this receive buffer that reads nothing
         with socket.socket() as l, socket.socket() as peer:
             l.bind((LOOP, 0))
@@ -1231,11 +1228,10 @@ class MoreInput(SmtpdTestCase):
         self.assertNotIn("warning:", self.stderr())
 
     def test_04s_soft_error_limit(self):
-        """FAILS (a difference from Postfix): smtpd_soft_error_limit = 1, smtpd_error_sleep_time =
-        1s. Postfix's smtpd_chat_reply() sleeps before every reply once the session's error
-        count has reached the soft limit ("sleep-on-anything"), so each NOOP after the first
-        error is answered a second late. tern-smtpd pauses only once per error: the first NOOP
-        is late, the second is answered at once."""
+        """smtpd_soft_error_limit = 1, smtpd_error_sleep_time = 1s: as Postfix's
+        smtpd_chat_reply() ("sleep-on-anything"), every reply once the session's error count
+        has reached the soft limit waits, so each NOOP after the first error is answered a
+        second late."""
         self.start(smtpd_soft_error_limit="1", smtpd_error_sleep_time="1s")
         c = self.connect()
         self.assertEqual(c.cmd("XYZZY"), "502 5.5.2 Error: command not recognized")
@@ -1463,9 +1459,9 @@ class ConfigErrors(SmtpdTestCase):
                      "parameter smtpd_recipient_restrictions", '"check_recipient_access"')
 
     def test_09c_missing_table(self):
-        """FAILS (the message does not name the parameter): a check_*_access table that does not
-        exist stops the daemon, but the message names only the table, not the parameter that
-        refers to it (Postfix itself does not stop; it answers 451 4.3.5 at run time)."""
+        """A check_*_access table that does not exist stops the daemon with a message that names
+        the table and the parameter that refers to it (Postfix itself does not stop; it answers
+        451 4.3.5 at run time)."""
         table = os.path.join(self.tmp, "no-such-table")
         self.refused({"smtpd_recipient_restrictions": "check_recipient_access texthash:" + table},
                      "texthash:" + table, "No such file or directory", "smtpd_recipient_restrictions")
