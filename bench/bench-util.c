@@ -2,9 +2,12 @@
 /*
  * bench/bench-util.c - the benchmarks' shared helpers (see bench-util.h)
  */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -346,8 +350,9 @@ static size_t count_dir(const char *path, unsigned depth)
                 if (de->d_name[0] == '.')
                         continue;
                 if (de->d_type == DT_DIR && depth > 0) {
-                        char sub[600];
-                        snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name);
+                        char sub[PATH_MAX];
+                        if (snprintf(sub, sizeof(sub), "%s/%s", path, de->d_name) >= (int) sizeof(sub))
+                                continue;       /* no such path in a spool */
                         n += count_dir(sub, depth - 1);
                 } else if (de->d_type == DT_REG)
                         n++;
@@ -557,4 +562,352 @@ void bench_message(QueueBuf *buf, const char *rcpt, const char *const *lines, si
                               .rcpt_count = 1,
                               .content_length = content};
         queue_size_record_format(&sr, (char *) buf->data + 2);
+}
+
+/* ---- processes under this one */
+
+/* reap - collect PID if it is our child and has exited; true when it is gone */
+static bool reap(pid_t pid)
+{
+        if (waitpid(pid, NULL, WNOHANG) == pid)
+                return true;
+        return kill(pid, 0) < 0 && errno == ESRCH;
+}
+
+/* Processes under ROOT looked at, at most */
+#define BENCH_PROCS_MAX 4096
+
+void bench_stop_under(pid_t root, pid_t spare, unsigned timeout_msec)
+{
+        static pid_t pids[BENCH_PROCS_MAX], keep[BENCH_PROCS_MAX];
+        uint64_t t0 = now_nsec();
+        bool killed = false;
+
+        for (;;) {
+                size_t n = MIN(bench_descendants(root, pids, BENCH_PROCS_MAX), (size_t) BENCH_PROCS_MAX);
+                size_t k = spare > 0 ? MIN(bench_descendants(spare, keep, BENCH_PROCS_MAX),
+                                           (size_t) BENCH_PROCS_MAX)
+                                     : 0;
+                size_t left = 0;
+
+                for (size_t i = 0; i < n; i++) {
+                        bool spared = pids[i] == spare;
+                        for (size_t j = 0; j < k && !spared; j++)
+                                spared = pids[i] == keep[j];
+                        if (spared || reap(pids[i]))
+                                continue;
+                        left++;
+                        if (seconds_since(t0) * 1000 > timeout_msec) {
+                                (void) kill(pids[i], SIGKILL);
+                                killed = true;
+                        } else
+                                (void) kill(pids[i], SIGTERM);
+                }
+                if (left == 0)
+                        break;
+                if (seconds_since(t0) * 1000 > 2.0 * timeout_msec) {
+                        fprintf(stderr, "%s: %zu processes would not go\n", bench_name, left);
+                        break;
+                }
+                usleep(10000);
+        }
+        if (killed)
+                fprintf(stderr, "%s: some processes needed SIGKILL\n", bench_name);
+}
+
+void bench_syncfs(const char *path)
+{
+        int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+        if (fd < 0 || syncfs(fd) < 0)
+                die("syncfs", errno);
+        close(fd);
+}
+
+double bench_durable_writes(const char *dir, size_t n, size_t size)
+{
+        char *data = malloc(size);
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        uint64_t t0;
+        double seconds;
+
+        if (!data)
+                die("malloc", ENOMEM);
+        if (dfd < 0)
+                die(dir, errno);
+        for (size_t i = 0; i < size; i++)
+                data[i] = (i + 1) % 64 == 0 ? '\n' : (char) ('a' + i % 26);
+        t0 = now_nsec();
+        for (size_t i = 0; i < n; i++) {
+                char tmp[64], name[64];
+                int fd;
+
+                snprintf(tmp, sizeof(tmp), "%zu.%d", i, (int) getpid());
+                snprintf(name, sizeof(name), "B%zu", i);
+                fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+                if (fd < 0 || write(fd, data, size) != (ssize_t) size || fsync(fd) < 0)
+                        die("durable write", errno);
+                close(fd);
+                if (renameat(dfd, tmp, dfd, name) < 0)
+                        die("durable write: rename", errno);
+        }
+        seconds = seconds_since(t0);
+        for (size_t i = 0; i < n; i++) {
+                char name[64];
+                snprintf(name, sizeof(name), "B%zu", i);
+                (void) unlinkat(dfd, name, 0);
+        }
+        close(dfd);
+        free(data);
+        return seconds;
+}
+
+/* ---- a log file read as it grows */
+
+void bench_log_open(BenchLog *l, const char *path)
+{
+        struct stat st;
+
+        *l = (BenchLog){};
+        snprintf(l->path, sizeof(l->path), "%s", path);
+        if (stat(path, &st) == 0)
+                l->off = (uint64_t) st.st_size;
+}
+
+void bench_log_read(BenchLog *l, void (*fn)(const char *line, size_t len, void *userdata), void *userdata)
+{
+        static char buf[65536];
+        int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+
+        if (fd < 0)
+                return;
+        for (;;) {
+                ssize_t k = pread(fd, buf, sizeof(buf), (off_t) l->off);
+                if (k <= 0)
+                        break;
+                l->off += (uint64_t) k;
+                for (ssize_t i = 0; i < k;) {
+                        char *nl = memchr(buf + i, '\n', (size_t) (k - i));
+                        size_t take = nl ? (size_t) (nl - (buf + i)) : (size_t) (k - i);
+                        size_t room = sizeof(l->part) - 1 - l->plen;
+
+                        memcpy(l->part + l->plen, buf + i, MIN(take, room));
+                        l->plen += MIN(take, room);
+                        i += (ssize_t) take;
+                        if (!nl)
+                                break;
+                        i++;
+                        l->part[l->plen] = '\0';
+                        fn(l->part, l->plen, userdata);
+                        l->plen = 0;
+                }
+        }
+        close(fd);
+}
+
+/* ---- perf stat */
+
+bool bench_perf_works(const char *events, const char *scratch)
+{
+        char cmd[1400];
+        bool ok;
+
+        snprintf(cmd, sizeof(cmd), "perf stat -x, -o '%s' -e '%s' -- true >/dev/null 2>&1 && ! grep -q '<not' '%s'",
+                 scratch, events, scratch);
+        ok = system(cmd) == 0;
+        (void) unlink(scratch);
+        return ok;
+}
+
+long bench_perf_count(const char *path, const char *event)
+{
+        char line[512];
+        size_t len = strlen(event);
+        long count = -1;
+        FILE *f = fopen(path, "re");
+
+        if (!f)
+                return -1;
+        /* CSV: "count,unit,event,..." per event; "<not counted>" or "<not supported>" instead of
+         * the count when it was not */
+        while (fgets(line, sizeof(line), f)) {
+                char *p = strchr(line, ','), *end;
+                long v;
+
+                if (!p || !(p = strchr(p + 1, ',')) || !strneq(p + 1, event, len) ||
+                    (p[1 + len] != ',' && p[1 + len] != '\n' && p[1 + len] != '\0'))
+                        continue;
+                v = strtol(line, &end, 10);
+                if (end != line && *end == ',')
+                        count = v;
+                break;
+        }
+        fclose(f);
+        return count;
+}
+
+/* ---- Postfix's test programs and loopback TCP */
+
+static bool postfix_has(const BenchPostfix *pf, const char *const *programs)
+{
+        for (const char *const *p = programs; *p; p++) {
+                char path[700];
+                snprintf(path, sizeof(path), "%s/usr/sbin/%s", pf->root, *p);
+                if (access(path, X_OK) < 0)
+                        return false;
+        }
+        return true;
+}
+
+bool bench_postfix_find(BenchPostfix *pf, const char *root, const char *fetch_script,
+                        const char *const *programs)
+{
+        snprintf(pf->root, sizeof(pf->root), "%s", root);
+        snprintf(pf->libs, sizeof(pf->libs), "%s/usr/lib/postfix", root);
+        if (postfix_has(pf, programs))
+                return true;
+        if (fetch_script) {
+                char cmd[1200];
+                snprintf(cmd, sizeof(cmd), "sh '%s' '%s'", fetch_script, root);
+                fprintf(stderr, "%s: Postfix's %s not under %s: running %s\n", bench_name, programs[0], root,
+                        cmd);
+                if (system(cmd) == 0 && postfix_has(pf, programs))
+                        return true;
+        }
+        return false;
+}
+
+pid_t bench_postfix_spawn(const BenchPostfix *pf, const char *const *argv, const char *out, const char *err)
+{
+        pid_t pid = fork();
+
+        if (pid < 0)
+                die("fork", errno);
+        if (pid == 0) {
+                char path[700];
+                int o = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+                if (o < 0 || dup2(o, STDOUT_FILENO) < 0)
+                        _exit(127);
+                if (err) {
+                        int e = open(err, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+                        if (e < 0 || dup2(e, STDERR_FILENO) < 0)
+                                _exit(127);
+                }
+                setenv("LD_LIBRARY_PATH", pf->libs, 1);
+                snprintf(path, sizeof(path), "%s/usr/sbin/%s", pf->root, argv[0]);
+                execv(path, (char *const *) argv);
+                fprintf(stderr, "%s: cannot run %s: %s\n", bench_name, path, strerror(errno));
+                _exit(127);
+        }
+        return pid;
+}
+
+pid_t bench_sink_start(const BenchPostfix *pf, uint16_t port, unsigned backlog, const char *out,
+                       const char *err)
+{
+        char listen_on[64], backlog_arg[16];
+        const char *argv[8];
+        size_t n = 0, listening = 0, sessions;
+        pid_t pid;
+
+        snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u", port);
+        snprintf(backlog_arg, sizeof(backlog_arg), "%u", backlog);
+        argv[n++] = "smtp-sink";
+        if (geteuid() == 0) {
+                argv[n++] = "-u"; /* it refuses to run as root */
+                argv[n++] = "nobody";
+        }
+        argv[n++] = "-c";
+        argv[n++] = listen_on;
+        argv[n++] = backlog_arg;
+        argv[n] = NULL;
+        pid = bench_postfix_spawn(pf, argv, out, err);
+        for (int i = 0; i < 1000 && listening == 0; i++) {
+                if (waitpid(pid, NULL, WNOHANG) == pid)
+                        die("smtp-sink exited at start", ECHILD);
+                usleep(10000);
+                bench_tcp_count(port, &listening, &sessions);
+        }
+        if (listening == 0)
+                die("smtp-sink did not listen", ETIMEDOUT);
+        return pid;
+}
+
+BenchSinkCounters bench_sink_counters(const char *path)
+{
+        BenchSinkCounters c = {};
+        FILE *f = fopen(path, "re");
+        static char buf[1 << 16];
+        size_t len;
+        long off;
+
+        if (!f)
+                die(path, errno);
+        /* the counters are rewritten in place with \r: the tail holds the latest */
+        if (fseek(f, 0, SEEK_END) < 0 || (off = ftell(f)) < 0)
+                die(path, errno);
+        (void) fseek(f, off > (long) sizeof(buf) - 1 ? off - (long) sizeof(buf) + 1 : 0, SEEK_SET);
+        len = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+        buf[len] = '\0';
+        for (char *p = buf; (p = strstr(p, "sess=")); p++) {
+                BenchSinkCounters t;
+                if (sscanf(p, "sess=%ld quit=%ld mesg=%ld", &t.sess, &t.quit, &t.mesg) == 3)
+                        c = t;
+        }
+        return c;
+}
+
+uint16_t bench_free_port(void)
+{
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        socklen_t len = sizeof(sa);
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
+            getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
+                die("a free port", errno);
+        close(fd);
+        return ntohs(sa.sin_port);
+}
+
+void bench_tcp_count(uint16_t port, size_t *ret_listen, size_t *ret_sessions)
+{
+        FILE *f = fopen("/proc/net/tcp", "re");
+        char line[512];
+        size_t listen = 0, sessions = 0;
+
+        if (!f)
+                die("/proc/net/tcp", errno);
+        while (fgets(line, sizeof(line), f)) {
+                unsigned addr, lport, state;
+                if (sscanf(line, " %*u: %8X:%4X %*8X:%*4X %2X", &addr, &lport, &state) != 3 || lport != port)
+                        continue;
+                if (state == 0x0A)
+                        listen++;
+                else if (state == 0x01 || state == 0x08)
+                        sessions++;
+        }
+        fclose(f);
+        *ret_listen = listen;
+        *ret_sessions = sessions;
+}
+
+double bench_machine_cpu_seconds(double *ret_steal)
+{
+        unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal = 0;
+        FILE *f = fopen("/proc/stat", "re");
+        int n;
+
+        if (!f)
+                return -1;
+        n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait, &irq,
+                   &softirq, &steal);
+        fclose(f);
+        if (n < 7)
+                return -1;
+        if (ret_steal)
+                *ret_steal = (double) steal / (double) sysconf(_SC_CLK_TCK);
+        return (double) (user + nice + sys + irq + softirq) / (double) sysconf(_SC_CLK_TCK);
 }

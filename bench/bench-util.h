@@ -164,3 +164,106 @@ double bench_tree_cpu_seconds(pid_t pid);
  */
 struct QueueBuf;
 void bench_message(struct QueueBuf *buf, const char *rcpt, const char *const *lines, size_t n);
+
+/* ---- processes under this one ---------------------------------------------------------------- */
+
+/*
+ * bench_stop_under - SIGTERM to every process under ROOT (a child subreaper: this process) except
+ * SPARE (> 0) and what is under it, again to any that appear (an agent's children, orphans handed
+ * to ROOT), until none is left; SIGKILL after TIMEOUT_MSEC, a message if some still remain after
+ * twice that. ROOT's own children are reaped here.
+ */
+void bench_stop_under(pid_t root, pid_t spare, unsigned timeout_msec);
+
+/* bench_syncfs - syncfs() on the file system of PATH: what was written before goes to disk now,
+ * not during what is timed next; dies on failure */
+void bench_syncfs(const char *path);
+
+/*
+ * bench_durable_writes - N times: create a SIZE-byte file in DIR under a temporary name, write it,
+ * fsync it, rename it (one stream, what one durable write of a message costs here, as Postfix's
+ * cleanup does per message); the files are removed afterwards. Returns the seconds the N writes
+ * took.
+ */
+double bench_durable_writes(const char *dir, size_t n, size_t size);
+
+/* ---- a log file written by the daemons, read as it grows ---------------------------------- */
+
+typedef struct BenchLog {
+        char path[512];
+        uint64_t off;   /* read up to here */
+        char part[4096]; /* the start of a line not yet whole (longer lines are cut) */
+        size_t plen;
+} BenchLog;
+
+/* bench_log_open - read PATH from its current end on (from 0 when it is not there yet) */
+void bench_log_open(BenchLog *l, const char *path);
+
+/* bench_log_read - FN(LINE, LEN, USERDATA) for each whole line added since the last call (LINE
+ * NUL-terminated, without its newline) */
+void bench_log_read(BenchLog *l, void (*fn)(const char *line, size_t len, void *userdata), void *userdata);
+
+/* ---- counting a daemon's syscalls with perf stat ------------------------------------------ */
+
+/* The durable-write syscalls, as perf's tracepoint events (kernel counters: no ptrace, the daemon
+ * runs at full speed). */
+#define BENCH_PERF_SYNC_EVENTS "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs"
+
+/* bench_perf_works - whether `perf stat -x, -o SCRATCH -e EVENTS -- true` counts EVENTS here (perf
+ * installed, tracepoints readable) */
+bool bench_perf_works(const char *events, const char *scratch);
+
+/* bench_perf_count - the count of EVENT ("syscalls:sys_enter_fsync") in PATH, perf stat -x,'s
+ * output; -1 when it is not there or was not counted */
+long bench_perf_count(const char *path, const char *event);
+
+/* ---- Postfix's test programs (smtp-sink, smtp-source) and loopback TCP --------------------- */
+
+typedef struct BenchPostfix {
+        char root[512]; /* Debian's postfix package unpacked here (tools/fetch-postfix.sh) */
+        char libs[600]; /* ROOT/usr/lib/postfix: LD_LIBRARY_PATH for its programs */
+} BenchPostfix;
+
+/*
+ * bench_postfix_find - ROOT holds each of PROGRAMS (NULL-terminated, names in ROOT/usr/sbin);
+ * when one is missing and FETCH_SCRIPT is not NULL, runs `sh FETCH_SCRIPT ROOT` once and looks
+ * again. False when they are not all there.
+ */
+bool bench_postfix_find(BenchPostfix *pf, const char *root, const char *fetch_script,
+                        const char *const *programs);
+
+/*
+ * bench_postfix_spawn - fork and exec ROOT/usr/sbin/ARGV[0] with ARGV and LD_LIBRARY_PATH, stdout
+ * to OUT and stderr appended to ERR (NULL: inherited); the child's pid
+ */
+pid_t bench_postfix_spawn(const BenchPostfix *pf, const char *const *argv, const char *out, const char *err);
+
+/*
+ * bench_sink_start - Postfix's smtp-sink on 127.0.0.1:PORT with BACKLOG, -c (its counters to OUT,
+ * see bench_sink_counters), -u nobody when we are root, stderr appended to ERR; returns once
+ * /proc/net/tcp shows it listening (no test connection: it would count as a session). Dies when
+ * it exits first or is not listening within 10 s.
+ */
+pid_t bench_sink_start(const BenchPostfix *pf, uint16_t port, unsigned backlog, const char *out,
+                       const char *err);
+
+typedef struct BenchSinkCounters {
+        long sess, quit, mesg; /* sessions ended, QUITs, messages received */
+} BenchSinkCounters;
+
+/* bench_sink_counters - the last "sess=N quit=N mesg=N" smtp-sink -c wrote to PATH (zeros: none
+ * yet). smtp-sink counts a session and writes (flushed) before it closes the socket. */
+BenchSinkCounters bench_sink_counters(const char *path);
+
+/* bench_free_port - a TCP port on 127.0.0.1 that nothing uses now (the kernel's choice for port 0) */
+uint16_t bench_free_port(void);
+
+/* bench_tcp_count - sockets in /proc/net/tcp bound locally to 127.0.0.1:PORT: listening, and in a
+ * session the server side has not closed yet (ESTABLISHED, CLOSE_WAIT) */
+void bench_tcp_count(uint16_t port, size_t *ret_listen, size_t *ret_sessions);
+
+/* bench_machine_cpu_seconds - CPU seconds every CPU of the machine has been busy since boot
+ * (user, nice, system, irq, softirq from /proc/stat; not idle or iowait), and into RET_STEAL (NULL:
+ * not wanted) the seconds the hypervisor took; -1 when /proc/stat cannot be read. The difference
+ * over a run, less the CPU of the run's own processes, is what the rest of the machine did. */
+double bench_machine_cpu_seconds(double *ret_steal);

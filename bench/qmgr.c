@@ -243,7 +243,7 @@ static double run_baseline(Bench *b, size_t n)
                 die("baseline", ENOMEM);
         while ((de = readdir(d)) && k < n)
                 if (de->d_name[0] != '.')
-                        snprintf(names[k++], QUEUE_ID_MAX, "%s", de->d_name);
+                        snprintf(names[k++], QUEUE_ID_MAX, "%.*s", QUEUE_ID_MAX - 1, de->d_name);
         closedir(d);
 
         t0 = now_nsec();
