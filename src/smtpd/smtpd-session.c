@@ -810,7 +810,6 @@ static void on_committed(QueueCommitWaiter *w, int error)
         } else {
                 reply(s, 250, "2.0.0 Ok: queued as %s", queue_new_id(s->qnew));
                 s->cmd_ok[SMTPD_DATA]++;
-                s->d->n_queued++;
         }
         transaction_reset(s);
         s->state = ST_COMMAND;

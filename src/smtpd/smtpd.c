@@ -226,11 +226,14 @@ static int smtpd_setup(Service *svc, void *userdata)
 static void smtpd_shutdown(Service *svc, void *userdata)
 {
         Smtpd *d = &server;
+        uint64_t messages, batches, syncs;
 
-        log_debug("stopping: %zu session%s open, %llu connection%s, %llu message%s queued", d->n_sessions,
-                  d->n_sessions == 1 ? "" : "s", (unsigned long long) d->n_connections,
-                  d->n_connections == 1 ? "" : "s", (unsigned long long) d->n_queued,
-                  d->n_queued == 1 ? "" : "s");
+        /* what the group commit did, for tuning (smtpd -v, or journalctl -p debug) */
+        queue_committer_stats(d->committer, &messages, &batches, &syncs);
+        log_debug("stopping: %zu session%s open, %llu connections, %llu messages queued in %llu group "
+                  "commits with %llu syncs",
+                  d->n_sessions, d->n_sessions == 1 ? "" : "s", (unsigned long long) d->n_connections,
+                  (unsigned long long) messages, (unsigned long long) batches, (unsigned long long) syncs);
         smtpd_session_free_all(d);
 }
 

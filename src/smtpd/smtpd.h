@@ -68,7 +68,7 @@ typedef struct Smtpd {
         bool accepting;
         SmtpdSession *sessions;
         size_t n_sessions;
-        uint64_t n_connections, n_queued;
+        uint64_t n_connections;
         /* a session went away: the server may accept again (smtpd.c; NULL: nothing to do) */
         void (*session_ended)(struct Smtpd *d);
 } Smtpd;
