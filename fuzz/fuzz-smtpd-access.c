@@ -239,8 +239,21 @@ static SmtpdAccessTable *fuzz_table(const char *text, size_t len, bool is_inline
         }
         if (!t)
                 abort();
-        for (size_t i = 0; keys[i]; i++)
-                check_action(smtpd_access_table_lookup(t, keys[i]));
+        /* both parent styles (".parent" and Postfix's default "parent"): each answer is an
+         * action, and switching the style back gives the same answer again */
+        for (size_t i = 0; keys[i]; i++) {
+                const char *dot, *parent;
+
+                smtpd_access_table_set_parent_style(t, false);
+                dot = smtpd_access_table_lookup(t, keys[i]);
+                check_action(dot);
+                smtpd_access_table_set_parent_style(t, true);
+                parent = smtpd_access_table_lookup(t, keys[i]);
+                check_action(parent);
+                smtpd_access_table_set_parent_style(t, false);
+                if (dot && smtpd_access_table_lookup(t, keys[i]) != dot)
+                        abort();
+        }
         return t;
 }
 
