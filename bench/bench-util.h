@@ -189,10 +189,13 @@ double bench_durable_writes(const char *dir, size_t n, size_t size);
 
 /* ---- a log file written by the daemons, read as it grows ---------------------------------- */
 
+/* The longest line bench_log_read() hands on, with its NUL; longer ones are cut */
+#define BENCH_LOG_LINE_MAX 4096
+
 typedef struct BenchLog {
         char path[512];
-        uint64_t off;   /* read up to here */
-        char part[4096]; /* the start of a line not yet whole (longer lines are cut) */
+        uint64_t off;                  /* read up to here */
+        char part[BENCH_LOG_LINE_MAX]; /* the start of a line not yet whole (longer lines are cut) */
         size_t plen;
 } BenchLog;
 

@@ -26,7 +26,7 @@
  *   spool      SITES x PER_SITE small messages written with queue-store's durable commits (as
  *              bench-qmgr and queue-tool enqueue do), then moved to deferred/ with their next
  *              attempt an hour away: nothing is due until it is flushed. The spool is synced
- *              (syncfs) after this and again before qmgr starts: see settle().
+ *              (syncfs) after this and again before qmgr starts: see run_config().
  *   baselines  in this process, in queue_directory/flush, for every message: raw
  *              open(O_APPEND|O_CREAT)/flock/write/close of the site's logfile; and the same with
  *              the checks tern-flush's flush_log_add() makes (fstat, flock, fstat, fstatat: is
@@ -222,20 +222,6 @@ static void empty_logfiles(const Bench *b)
         close(dfd);
 }
 
-/* settle - syncfs() on the spool: what the benchmark itself just wrote (the files, and the
- * inodes that the moves to deferred/ and the logfile appends dirtied) is written back now, not
- * 30 s later (dirty_expire_centisecs) in the middle of a timed phase. With 100,000 files that
- * write-back made the Add passes and fast flushes after it up to 5x slower at random; on a
- * real server the deferred mail was written long before anyone flushes it. */
-static void settle(const Bench *b)
-{
-        int fd = open(b->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (fd < 0 || syncfs(fd) < 0)
-                die("syncfs", errno);
-        close(fd);
-}
-
 /* ---- processes */
 
 /* exec_logged - the child's last step: stderr to LOG, then PATH -c CONFIG */
@@ -292,72 +278,52 @@ static void call(const char *sock, const char *method, json_t *params, VarlinkRe
 
 /* ---- qmgr's log: "... ID: removed" lines, read on from where the last call stopped */
 
-typedef struct LogReader {
-        const char *path;
-        uint64_t off;
-        char part[1024]; /* the start of a line not yet whole */
-        size_t plen;
-} LogReader;
-
-static void log_reader_at_end(LogReader *lr, const char *path)
-{
-        struct stat st;
-
-        *lr = (LogReader){.path = path};
-        if (stat(path, &st) == 0)
-                lr->off = (uint64_t) st.st_size;
-}
-
-/* removed_id - the ID of a "...: ID: removed" line (LINE without its newline), or NULL */
-static const char *removed_id(char *line, size_t len)
+/* removed_id - the ID of a "...: ID: removed" line (LINE without its newline) and its length
+ * into *RET_LEN, or NULL */
+static const char *removed_id(const char *line, size_t len, size_t *ret_len)
 {
         static const char suffix[] = ": removed";
-        char *p;
+        size_t end, start;
 
         if (len < sizeof(suffix) || !streq(line + len - (sizeof(suffix) - 1), suffix))
                 return NULL;
-        line[len - (sizeof(suffix) - 1)] = '\0';
-        p = strrchr(line, ' ');
-        return p ? p + 1 : line;
+        end = len - (sizeof(suffix) - 1);
+        for (start = end; start > 0 && line[start - 1] != ' '; start--)
+                ;
+        *ret_len = end - start;
+        return line + start;
+}
+
+typedef struct RemovedScan {
+        size_t n;
+        void (*fn)(const char *id, void *userdata);
+        void *userdata;
+} RemovedScan;
+
+static void removed_line(const char *line, size_t len, void *userdata)
+{
+        RemovedScan *scan = userdata;
+        char id[BENCH_LOG_LINE_MAX];
+        size_t id_len;
+        const char *p = removed_id(line, len, &id_len);
+
+        if (!p)
+                return;
+        scan->n++;
+        if (scan->fn) {
+                memcpy(id, p, id_len); /* shorter than the line */
+                id[id_len] = '\0';
+                scan->fn(id, scan->userdata);
+        }
 }
 
 /* log_read_removed - the "removed" lines added since the last call; FN (may be NULL) gets each ID */
-static size_t log_read_removed(LogReader *lr, void (*fn)(const char *id, void *userdata), void *userdata)
+static size_t log_read_removed(BenchLog *log, void (*fn)(const char *id, void *userdata), void *userdata)
 {
-        static char buf[65536];
-        size_t n = 0;
-        int fd = open(lr->path, O_RDONLY | O_CLOEXEC);
+        RemovedScan scan = {.fn = fn, .userdata = userdata};
 
-        if (fd < 0)
-                return 0;
-        for (;;) {
-                ssize_t k = pread(fd, buf, sizeof(buf), (off_t) lr->off);
-                if (k <= 0)
-                        break;
-                lr->off += (uint64_t) k;
-                for (ssize_t i = 0; i < k;) {
-                        char *nl = memchr(buf + i, '\n', (size_t) (k - i));
-                        size_t take = nl ? (size_t) (nl - (buf + i)) : (size_t) (k - i);
-                        size_t room = sizeof(lr->part) - 1 - lr->plen;
-
-                        memcpy(lr->part + lr->plen, buf + i, MIN(take, room));
-                        lr->plen += MIN(take, room);
-                        i += (ssize_t) take;
-                        if (!nl)
-                                break;
-                        i++;
-                        lr->part[lr->plen] = '\0';
-                        const char *id = removed_id(lr->part, lr->plen);
-                        if (id) {
-                                n++;
-                                if (fn)
-                                        fn(id, userdata);
-                        }
-                        lr->plen = 0;
-                }
-        }
-        close(fd);
-        return n;
+        bench_log_read(log, removed_line, &scan);
+        return scan.n;
 }
 
 /* ---- baselines: the file work of one add, without IPC */
@@ -597,7 +563,7 @@ static void fast_flush(Bench *b, size_t site, size_t flushed_before, FastResult 
         SiteWait w = {.b = b, .site = site, .done = done};
         VarlinkReply reply = {};
         VarlinkClient *c;
-        LogReader lr;
+        BenchLog lr;
         uint64_t t0;
         json_int_t moved;
         int ifd, r;
@@ -607,7 +573,7 @@ static void fast_flush(Bench *b, size_t site, size_t flushed_before, FastResult 
         ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (ifd < 0 || inotify_add_watch(ifd, b->qlog, IN_MODIFY) < 0)
                 die("inotify", errno);
-        log_reader_at_end(&lr, b->qlog);
+        bench_log_open(&lr, b->qlog);
 
         t0 = now_nsec();
         c = connect_to(b->flush_sock);
@@ -764,12 +730,12 @@ static double start_qmgr(Bench *b)
 static double full_flush(Bench *b, size_t expect)
 {
         VarlinkReply reply = {};
-        LogReader lr;
+        BenchLog lr;
         uint64_t t0;
         size_t removed = 0;
         double s;
 
-        log_reader_at_end(&lr, b->qlog);
+        bench_log_open(&lr, b->qlog);
         t0 = now_nsec();
         call(b->qmgr_sock, "io.tern.Qmgr.Trigger",
              json_pack("{s:[s,s,s,s]}", "requests", "flushDead", "all", "deferred", "incoming"), &reply);
@@ -854,7 +820,12 @@ static void run_config(const char *base, const char *flush_bin, const char *qmgr
         enqueue(&b, (int64_t) time(NULL) + 3600);
         enq = seconds_since(t0);
 
-        settle(&b);
+        /* syncfs() on the spool: what the benchmark itself just wrote (the files, and the inodes
+         * that the moves to deferred/ and the logfile appends dirtied) is written back now, not
+         * 30 s later (dirty_expire_centisecs) in the middle of a timed phase. With 100,000 files
+         * that write-back made the Add passes and fast flushes after it up to 5x slower at
+         * random; on a real server the deferred mail was written long before anyone flushes it. */
+        bench_syncfs(b.spool);
         fprintf(stderr, "%s: baselines and Add passes...\n", bench_name);
         empty_logfiles(&b);
         raw = run_baseline(&b, false);
@@ -870,7 +841,7 @@ static void run_config(const char *base, const char *flush_bin, const char *qmgr
 
         fprintf(stderr, "%s: starting tern-qmgr on %zu deferred...\n", bench_name, b.n);
         moves = move_baseline(&b);
-        settle(&b);
+        bench_syncfs(b.spool); /* again: what the Add passes and move_baseline() wrote */
         qmgr_ready = start_qmgr(&b);
         fprintf(stderr, "%s: fast flush of %zu sites...\n", bench_name, b.flushed);
         for (size_t i = 0; i < b.flushed; i++) {

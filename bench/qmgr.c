@@ -67,8 +67,7 @@ typedef struct Bench {
         char dir[256], spool[300], rt[300], config[300], notify[300], log[300];
         const char *qmgr, *discard;
         uint8_t *file;                  /* one queue file, copied for each message */
-        uint64_t log_offset;            /* how far count_removed() has read the log */
-        size_t carry;
+        BenchLog tail;                  /* the daemons' log, as far as count_removed() has read it */
         size_t file_size;
 } Bench;
 
@@ -119,32 +118,23 @@ static void enqueue(Bench *b, size_t n, QueueName to, int64_t next_attempt)
         queue_store_free(s);
 }
 
+static void count_removed_line(const char *line, size_t len, void *userdata)
+{
+        static const char removed[] = ": removed";
+        size_t *n = userdata;
+
+        if (len >= sizeof(removed) - 1 && streq(line + len - (sizeof(removed) - 1), removed))
+                (*n)++;
+}
+
 /* count_removed - "ID: removed" lines qmgr logged since the last call: the log is read on from
  * where the last call stopped, so polling costs what was written, not the queue's size (listing
  * a 100,000-file directory every 10 ms would compete with qmgr for the CPUs) */
 static size_t count_removed(Bench *b)
 {
-        static const char needle[] = ": removed\n";
-        static char buf[65536 + sizeof(needle)];      /* keeps the carried tail between calls */
         size_t n = 0;
-        int fd = open(b->log, O_RDONLY | O_CLOEXEC);
 
-        if (fd < 0)
-                return 0;
-        for (;;) {
-                ssize_t k = pread(fd, buf + b->carry, sizeof(buf) - 1 - b->carry, b->log_offset);
-                if (k <= 0)
-                        break;
-                size_t len = b->carry + (size_t) k;
-                buf[len] = 0;
-                for (char *p = buf; (p = strstr(p, needle)); p += sizeof(needle) - 1)
-                        n++;
-                b->log_offset += (uint64_t) k;
-                /* keep a tail that may hold the start of a needle cut by the buffer's end */
-                b->carry = MIN(len, sizeof(needle) - 2);
-                memmove(buf, buf + len - b->carry, b->carry);
-        }
-        close(fd);
+        bench_log_read(&b->tail, count_removed_line, &n);
         return n;
 }
 
@@ -194,9 +184,8 @@ static void run_burst(Bench *b, size_t n, Burst *ret)
         double cpu0;
 
         enqueue(b, n, QUEUE_HOLD, -1);
-        b->log_offset = 0;
-        b->carry = 0;
         (void) unlink(b->log);
+        bench_log_open(&b->tail, b->log); /* from 0: the file is not there */
         discard = start_discard(b);
         bench_daemon_start(&qmgr, "tern-qmgr", b->notify, exec_qmgr, b);
 

@@ -67,21 +67,17 @@
  * and this process; smtp-sink is Postfix's unsupported test server and its speed is part of
  * what is measured; the log is written to a file and read here. Measure a release build.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "bench-util.h"
@@ -109,7 +105,6 @@ const char *const bench_name = "bench-smtp";
 #define STOP_TIMEOUT_MSEC 5000 /* SIGTERM to SIGKILL */
 #define SINK_DRAIN_SEC 10      /* smtp-sink's sessions must end within this after the daemons stop */
 #define BODY_LINES 12          /* 12 x 72 characters: a message of about 1 kB */
-#define PROCS_MAX 4096
 #define ISSUES_KEPT 3     /* warning/deferral lines quoted per run */
 #define DEFAULT_REPEATS 3 /* a burst lasts about 2 s here: one alone is noisy */
 #define REPEATS_MAX 20
@@ -166,17 +161,14 @@ typedef struct Run {
         uint16_t port;
         BenchDaemon qmgr;
         pid_t agent, scache, sink;
-        /* qmgr's log, read on from where the last read stopped */
-        uint64_t log_off;
-        char part[4096];
-        size_t plen;
+        BenchLog tail; /* the daemons' log, read on from where the last read stopped */
         size_t removed, deferred, bounced;
         Result *res;
 } Run;
 
 static struct {
         const char *qmgr, *smtp, *scache, *discard;
-        char sink_path[512], sink_libs[512];
+        BenchPostfix pf;
         char dir[256];
         size_t n;
         bool keep;
@@ -189,62 +181,12 @@ static volatile sig_atomic_t interrupted;
 
 /* ---- processes ------------------------------------------------------------------------------ */
 
-/* reap - collect PID if it is our child and has exited; true when it is gone */
-static bool reap(pid_t pid)
-{
-        if (waitpid(pid, NULL, WNOHANG) == pid)
-                return true;
-        return kill(pid, 0) < 0 && errno == ESRCH;
-}
-
-/*
- * stop_under - SIGTERM to every process under ROOT except SPARE (and what is under it), again to
- * any that appear (an agent's children, orphans handed to us as subreaper), until none is left;
- * SIGKILL after STOP_TIMEOUT_MSEC. Our own children are reaped here.
- */
-static void stop_under(pid_t root, pid_t spare)
-{
-        static pid_t pids[PROCS_MAX], keep[PROCS_MAX];
-        uint64_t t0 = now_nsec();
-        bool killed = false;
-
-        for (;;) {
-                size_t n = MIN(bench_descendants(root, pids, PROCS_MAX), (size_t) PROCS_MAX);
-                size_t k =
-                        spare > 0 ? MIN(bench_descendants(spare, keep, PROCS_MAX), (size_t) PROCS_MAX) : 0;
-                size_t left = 0;
-
-                for (size_t i = 0; i < n; i++) {
-                        bool spared = pids[i] == spare;
-                        for (size_t j = 0; j < k && !spared; j++)
-                                spared = pids[i] == keep[j];
-                        if (spared || reap(pids[i]))
-                                continue;
-                        left++;
-                        if (seconds_since(t0) * 1000 > STOP_TIMEOUT_MSEC) {
-                                (void) kill(pids[i], SIGKILL);
-                                killed = true;
-                        } else
-                                (void) kill(pids[i], SIGTERM);
-                }
-                if (left == 0)
-                        break;
-                if (seconds_since(t0) * 1000 > 2 * STOP_TIMEOUT_MSEC) {
-                        fprintf(stderr, "%s: %zu processes would not go\n", bench_name, left);
-                        break;
-                }
-                usleep(POLL_USEC);
-        }
-        if (killed)
-                fprintf(stderr, "%s: some processes needed SIGKILL\n", bench_name);
-}
-
 /* cleanup - at exit, in this process only: nothing we started outlives us */
 static void cleanup(void)
 {
         if (getpid() != B.main_pid)
                 return;
-        stop_under(B.main_pid, 0);
+        bench_stop_under(B.main_pid, 0, STOP_TIMEOUT_MSEC);
         if (!B.keep && B.dir[0]) {
                 char cmd[400];
                 snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", B.dir);
@@ -355,138 +297,35 @@ static void enqueue(const Run *r, size_t n)
         queue_store_free(s);
 }
 
-/* settle - syncfs() on the spool: what was just written goes to disk now, not in the burst */
-static void settle(const Run *r)
-{
-        int fd = open(r->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-        if (fd < 0 || syncfs(fd) < 0)
-                die("syncfs", errno);
-        close(fd);
-}
-
 /* ---- smtp-sink -------------------------------------------------------------------------------- */
 
 /* find_sink - smtp-sink under ROOT; when it is not there and ROOT is the build tree's, fetched
  * with tools/fetch-postfix.sh (a root given with -P is used as it is) */
 static void find_sink(const char *root, bool fetch)
 {
-        snprintf(B.sink_path, sizeof(B.sink_path), "%s/usr/sbin/smtp-sink", root);
-        snprintf(B.sink_libs, sizeof(B.sink_libs), "%s/usr/lib/postfix", root);
-        if (access(B.sink_path, X_OK) == 0)
+        static const char *const programs[] = {"smtp-sink", NULL};
+        char path[600];
+
+        if (bench_postfix_find(&B.pf, root, fetch ? TERN_SOURCE_ROOT "/tools/fetch-postfix.sh" : NULL,
+                               programs))
                 return;
-        if (fetch) {
-                char cmd[1200];
-                snprintf(cmd, sizeof(cmd), "sh '%s/tools/fetch-postfix.sh' '%s'", TERN_SOURCE_ROOT, root);
-                fprintf(stderr, "%s: no %s: running %s\n", bench_name, B.sink_path, cmd);
-                if (system(cmd) == 0 && access(B.sink_path, X_OK) == 0)
-                        return;
-        }
         fprintf(stderr,
                 "%s: smtp-sink is needed: Debian's postfix package, unpacked with tools/fetch-postfix.sh "
                 "into %s\n",
                 bench_name, root);
-        die(B.sink_path, ENOENT);
+        snprintf(path, sizeof(path), "%s/usr/sbin/smtp-sink", root);
+        die(path, ENOENT);
 }
 
-/* free_port - a TCP port on 127.0.0.1 that nothing uses now (the kernel's choice for port 0) */
-static uint16_t free_port(void)
-{
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-        socklen_t len = sizeof(sa);
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 ||
-            getsockname(fd, (struct sockaddr *) &sa, &len) < 0)
-                die("a free port", errno);
-        close(fd);
-        return ntohs(sa.sin_port);
-}
-
-/* tcp_count - sockets in /proc/net/tcp bound locally to 127.0.0.1:PORT: listening, and in a
- * session the server side has not closed yet (ESTABLISHED, CLOSE_WAIT) */
-static void tcp_count(uint16_t port, size_t *ret_listen, size_t *ret_sessions)
-{
-        FILE *f = fopen("/proc/net/tcp", "re");
-        char line[512];
-        size_t listen = 0, sessions = 0;
-
-        if (!f)
-                die("/proc/net/tcp", errno);
-        while (fgets(line, sizeof(line), f)) {
-                unsigned addr, lport, state;
-                if (sscanf(line, " %*u: %8X:%4X %*8X:%*4X %2X", &addr, &lport, &state) != 3 || lport != port)
-                        continue;
-                if (state == 0x0A)
-                        listen++;
-                else if (state == 0x01 || state == 0x08)
-                        sessions++;
-        }
-        fclose(f);
-        *ret_listen = listen;
-        *ret_sessions = sessions;
-}
-
+/* start_sink - smtp-sink on the run's port; the run's directory (sink.log) is kept if it does
+ * not start */
 static void start_sink(Run *r)
 {
-        char listen_on[64], backlog[16];
-        size_t listening = 0, sessions;
+        bool keep = B.keep;
 
-        snprintf(listen_on, sizeof(listen_on), "127.0.0.1:%u", r->port);
-        snprintf(backlog, sizeof(backlog), "%d", SINK_BACKLOG);
-        r->sink = fork();
-        if (r->sink < 0)
-                die("fork", errno);
-        if (r->sink == 0) {
-                int out = open(r->sink_out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-                int err = open(r->sink_log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-                if (out < 0 || err < 0 || dup2(out, STDOUT_FILENO) < 0 || dup2(err, STDERR_FILENO) < 0)
-                        _exit(127);
-                setenv("LD_LIBRARY_PATH", B.sink_libs, 1);
-                if (geteuid() == 0)
-                        execl(B.sink_path, "smtp-sink", "-u", "nobody", "-c", listen_on, backlog,
-                              (char *) NULL);
-                else
-                        execl(B.sink_path, "smtp-sink", "-c", listen_on, backlog, (char *) NULL);
-                _exit(127);
-        }
-        for (int i = 0; i < 1000 && listening == 0; i++) {
-                check_alive(r);
-                usleep(POLL_USEC);
-                tcp_count(r->port, &listening, &sessions);
-        }
-        if (listening == 0)
-                die("smtp-sink did not listen", ETIMEDOUT);
-}
-
-typedef struct SinkCounters {
-        long sess, quit, mesg;
-} SinkCounters;
-
-/* sink_counters - the last "sess=N quit=N mesg=N" smtp-sink printed (zeros: none yet) */
-static SinkCounters sink_counters(const Run *r)
-{
-        SinkCounters c = {};
-        FILE *f = fopen(r->sink_out, "re");
-        static char buf[1 << 20];
-        size_t len;
-        long off;
-
-        if (!f)
-                die(r->sink_out, errno);
-        /* the counters are rewritten in place with \r: the tail holds the latest */
-        if (fseek(f, 0, SEEK_END) < 0 || (off = ftell(f)) < 0)
-                die(r->sink_out, errno);
-        (void) fseek(f, off > (long) sizeof(buf) - 1 ? off - (long) sizeof(buf) + 1 : 0, SEEK_SET);
-        len = fread(buf, 1, sizeof(buf) - 1, f);
-        fclose(f);
-        buf[len] = '\0';
-        for (char *p = buf; (p = strstr(p, "sess=")); p++) {
-                SinkCounters t;
-                if (sscanf(p, "sess=%ld quit=%ld mesg=%ld", &t.sess, &t.quit, &t.mesg) == 3)
-                        c = t;
-        }
-        return c;
+        B.keep = true;
+        r->sink = bench_sink_start(&B.pf, r->port, SINK_BACKLOG, r->sink_out, r->sink_log);
+        B.keep = keep;
 }
 
 /* ---- tern-qmgr and its log ---------------------------------------------------------------- */
@@ -531,9 +370,10 @@ static void keep_issue(Result *res, const char *line)
 }
 
 /* log_line - one whole line of the daemons' log: what it says about the burst */
-static void log_line(Run *r, const char *line, size_t len)
+static void log_line(const char *line, size_t len, void *userdata)
 {
         static const char removed[] = ": removed";
+        Run *r = userdata;
 
         if (len >= sizeof(removed) - 1 && streq(line + len - (sizeof(removed) - 1), removed))
                 r->removed++;
@@ -551,38 +391,6 @@ static void log_line(Run *r, const char *line, size_t len)
         } else if (strstr(line, ": warning: ") || strstr(line, ": error: ") || strstr(line, ": fatal: ") ||
                    strstr(line, ": panic: "))
                 keep_issue(r->res, line);
-}
-
-/* log_read - the lines added to the log since the last call */
-static void log_read(Run *r)
-{
-        static char buf[65536];
-        int fd = open(r->log, O_RDONLY | O_CLOEXEC);
-
-        if (fd < 0)
-                return;
-        for (;;) {
-                ssize_t k = pread(fd, buf, sizeof(buf), (off_t) r->log_off);
-                if (k <= 0)
-                        break;
-                r->log_off += (uint64_t) k;
-                for (ssize_t i = 0; i < k;) {
-                        char *nl = memchr(buf + i, '\n', (size_t) (k - i));
-                        size_t take = nl ? (size_t) (nl - (buf + i)) : (size_t) (k - i);
-                        size_t room = sizeof(r->part) - 1 - r->plen;
-
-                        memcpy(r->part + r->plen, buf + i, MIN(take, room));
-                        r->plen += MIN(take, room);
-                        i += (ssize_t) take;
-                        if (!nl)
-                                break;
-                        i++;
-                        r->part[r->plen] = '\0';
-                        log_line(r, r->part, r->plen);
-                        r->plen = 0;
-                }
-        }
-        close(fd);
 }
 
 static void print_status(const Run *r)
@@ -640,7 +448,7 @@ static void run_setup(Run *r)
         snprintf(r->qmgr_sock, sizeof(r->qmgr_sock), "%s/qmgr", r->rt);
         if (mkdir(r->dir, 0755) < 0 || mkdir(r->spool, 0700) < 0 || mkdir(r->rt, 0700) < 0)
                 die("mkdir", errno);
-        r->port = free_port();
+        r->port = bench_free_port();
         f = fopen(r->config, "we");
         if (!f)
                 die(r->config, errno);
@@ -661,14 +469,14 @@ static void run_stop(Run *r)
 {
         (void) bench_daemon_stop(&r->qmgr);
         r->qmgr.pid = 0;
-        stop_under(B.main_pid, r->sink);
+        bench_stop_under(B.main_pid, r->sink, STOP_TIMEOUT_MSEC);
         r->agent = r->scache = 0;
         if (r->sink <= 0)
                 return;
         uint64_t t0 = now_nsec();
         for (;;) {
                 size_t listening, sessions;
-                tcp_count(r->port, &listening, &sessions);
+                bench_tcp_count(r->port, &listening, &sessions);
                 if (sessions == 0)
                         break;
                 if (seconds_since(t0) > SINK_DRAIN_SEC) {
@@ -680,11 +488,11 @@ static void run_stop(Run *r)
         }
         /* smtp-sink's disconnect() counts the session and writes the counters (flushed) before it
          * closes the socket: with no session left, the last counters are in the file */
-        SinkCounters c = sink_counters(r);
+        BenchSinkCounters c = bench_sink_counters(r->sink_out);
         r->res->sessions = c.sess;
         r->res->quits = c.quit;
         r->res->mesgs = c.mesg;
-        stop_under(B.main_pid, 0);
+        bench_stop_under(B.main_pid, 0, STOP_TIMEOUT_MSEC);
         r->sink = 0;
 }
 
@@ -708,7 +516,7 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
         fprintf(stderr, "%s: run %s (%u): writing %zu messages into hold/...\n", bench_name, spec->name,
                 rep + 1, B.n);
         enqueue(&r, B.n);
-        settle(&r);
+        bench_syncfs(r.spool);
         if (bench_queue_files(r.spool, "hold") != B.n)
                 die("hold/ does not hold the burst", EIO);
 
@@ -727,15 +535,13 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
         if (r.sink > 0)
                 cpu0_sink = bench_cpu_seconds(r.sink);
         /* the log is read from here on: start-up lines (qmgr's RLIMIT_NOFILE note) are not the burst's */
-        struct stat st;
-        if (stat(r.log, &st) == 0)
-                r.log_off = (uint64_t) st.st_size;
+        bench_log_open(&r.tail, r.log);
         t0 = last_progress = now_nsec();
         qmgr_call(&r, "io.tern.Queue.Requeue",
                   json_pack("{s:{s:s, s:b}}", "filter", "queue", "hold", "all", 1), &reply);
         varlink_reply_done(&reply);
         for (;;) {
-                log_read(&r);
+                bench_log_read(&r.tail, log_line, &r);
                 if (r.removed >= B.n)
                         break;
                 if (r.deferred + r.bounced > 0) {

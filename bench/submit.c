@@ -55,9 +55,6 @@
 #define CALL_TIMEOUT_SEC 60
 #define CLIENTS_MAX 64
 
-static const char *perf_events =
-        "syscalls:sys_enter_fsync,syscalls:sys_enter_fdatasync,syscalls:sys_enter_syncfs";
-
 const char *const bench_name = "bench-submit";
 
 typedef struct Setup {
@@ -105,8 +102,8 @@ static void exec_submit(const void *userdata)
         if (null >= 0)
                 dup2(null, STDERR_FILENO);
         if (s->perf)
-                execlp("perf", "perf", "stat", "-x,", "-o", s->perf_out, "-e", perf_events, "--", s->submit,
-                       "-c", s->config, (char *) NULL);
+                execlp("perf", "perf", "stat", "-x,", "-o", s->perf_out, "-e", BENCH_PERF_SYNC_EVENTS, "--",
+                       s->submit, "-c", s->config, (char *) NULL);
         else
                 execl(s->submit, s->submit, "-c", s->config, (char *) NULL);
 }
@@ -114,10 +111,11 @@ static void exec_submit(const void *userdata)
 /* daemon_stop - SIGTERM to tern-submit, wait for what we forked; the syncs perf counted, or -1 */
 static long daemon_stop(const Setup *s, BenchDaemon *d)
 {
-        char line[512];
-        long total = -1;
+        /* BENCH_PERF_SYNC_EVENTS, one by one */
+        static const char *const events[] = {"syscalls:sys_enter_fsync", "syscalls:sys_enter_fdatasync",
+                                             "syscalls:sys_enter_syncfs"};
+        long total = 0;
         int status;
-        FILE *f;
 
         status = bench_daemon_stop(d);
         if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -125,21 +123,12 @@ static long daemon_stop(const Setup *s, BenchDaemon *d)
                         status);
         if (!s->perf)
                 return -1;
-        f = fopen(s->perf_out, "re");
-        if (!f)
-                return -1;
-        /* CSV: "count,unit,event,..." per event; "<not supported>" when tracepoints are closed */
-        while (fgets(line, sizeof(line), f))
-                if (strstr(line, "syscalls:sys_enter_")) {
-                        char *end;
-                        long v = strtol(line, &end, 10);
-                        if (end == line || *end != ',') {
-                                total = -1;
-                                break;
-                        }
-                        total = (total < 0 ? 0 : total) + v;
-                }
-        fclose(f);
+        for (size_t i = 0; i < ELEMENTSOF(events); i++) {
+                long v = bench_perf_count(s->perf_out, events[i]);
+                if (v < 0)
+                        return -1; /* not counted (tracepoints closed) */
+                total += v;
+        }
         return total;
 }
 
@@ -259,43 +248,14 @@ static Result run_case(const Setup *s, const char *msg, const char *how, size_t 
         return res;
 }
 
-/* run_baseline - create + write + fsync + rename, one stream, in incoming itself */
-static Result run_baseline(const Setup *s, const char *msg, size_t n)
+/* run_baseline - create + write + fsync + rename of SIZE-byte files, one stream, in incoming
+ * itself (the files are removed afterwards) */
+static Result run_baseline(const Setup *s, size_t n)
 {
         Result res = { .name = "baseline: create+write+fsync+rename", .messages = n, .syncs = (long) n };
-        int dfd = open(s->incoming, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        uint64_t t0;
 
-        if (dfd < 0)
-                die(s->incoming, errno);
-        t0 = now_nsec();
-        for (size_t i = 0; i < n; i++) {
-                char tmp[64], name[64];
-                int fd;
-
-                snprintf(tmp, sizeof(tmp), "%zu.%d", i, (int) getpid());
-                snprintf(name, sizeof(name), "B%zu", i);
-                fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-                if (fd < 0 || write(fd, msg, s->size) != (ssize_t) s->size || fsync(fd) < 0)
-                        die("baseline write", errno);
-                close(fd);
-                if (renameat(dfd, tmp, dfd, name) < 0)
-                        die("baseline rename", errno);
-        }
-        res.seconds = seconds_since(t0);
-        close(dfd);
-        incoming_clear(s);
+        res.seconds = bench_durable_writes(s->incoming, n, s->size);
         return res;
-}
-
-static bool perf_works(const Setup *s)
-{
-        char cmd[1024];
-
-        snprintf(cmd, sizeof(cmd),
-                 "perf stat -x, -o %s -e %s -- true >/dev/null 2>&1 && ! grep -q '<not' %s", s->perf_out,
-                 perf_events, s->perf_out);
-        return system(cmd) == 0;
 }
 
 static void print_row(const Result *r, const Result *baseline)
@@ -387,9 +347,9 @@ int main(int argc, char **argv)
         f = fopen(s.message, "we");
         if (!f || fwrite(msg, 1, s.size, f) != s.size || fclose(f) != 0)
                 die(s.message, errno);
-        s.perf = perf_works(&s);
+        s.perf = bench_perf_works(BENCH_PERF_SYNC_EVENTS, s.perf_out);
 
-        base_r = run_baseline(&s, msg, messages);
+        base_r = run_baseline(&s, messages);
         res[0] = run_case(&s, msg, "varlink", messages, 1);
         res[1] = run_case(&s, msg, "varlink", messages, clients);
         res[2] = run_case(&s, msg, "sendmail", sendmail_messages, 1);
