@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -910,4 +911,65 @@ double bench_machine_cpu_seconds(double *ret_steal)
         if (ret_steal)
                 *ret_steal = (double) steal / (double) sysconf(_SC_CLK_TCK);
         return (double) (user + nice + sys + irq + softirq) / (double) sysconf(_SC_CLK_TCK);
+}
+
+/* ---- the session ------------------------------------------------------------------------------ */
+
+BenchSession bench_session;
+static volatile sig_atomic_t bench_interrupted;
+
+static void bench_session_end(void)
+{
+        if (getpid() != bench_session.main_pid)
+                return;
+        bench_stop_under(bench_session.main_pid, 0, bench_session.stop_msec);
+        if (!bench_session.keep && bench_session.dir[0]) {
+                char cmd[400];
+                snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", bench_session.dir);
+                if (system(cmd) != 0)
+                        fprintf(stderr, "%s: could not remove %s\n", bench_name, bench_session.dir);
+        } else if (bench_session.dir[0])
+                fprintf(stderr, "%s: kept %s\n", bench_name, bench_session.dir);
+}
+
+static void bench_on_signal(int sig)
+{
+        bench_interrupted = sig;
+}
+
+void bench_session_start(const char *base, unsigned stop_msec)
+{
+        struct sigaction sa = {.sa_handler = bench_on_signal};
+
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+                die("PR_SET_CHILD_SUBREAPER", errno);
+        bench_session.main_pid = getpid();
+        bench_session.stop_msec = stop_msec;
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGHUP, &sa, NULL);
+        snprintf(bench_session.dir, sizeof(bench_session.dir), "%s/tern-%s.XXXXXX", base, bench_name);
+        if (!mkdtemp(bench_session.dir))
+                die("mkdtemp", errno);
+        atexit(bench_session_end);
+}
+
+void bench_check_interrupted(void)
+{
+        if (bench_interrupted)
+                die("interrupted", EINTR);
+}
+
+void bench_check_alive(const BenchProc *procs, size_t n, char run, const char *run_dir)
+{
+        for (size_t i = 0; i < n; i++) {
+                int status;
+
+                if (procs[i].pid > 0 && waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
+                        fprintf(stderr, "%s: %s exited (status 0x%x) during run %c; see %s\n", bench_name,
+                                procs[i].name, (unsigned) status, run, run_dir);
+                        bench_session.keep = true;
+                        die("a daemon exited", ECHILD);
+                }
+        }
 }

@@ -175,6 +175,35 @@ void bench_message(struct QueueBuf *buf, const char *rcpt, const char *const *li
  */
 void bench_stop_under(pid_t root, pid_t spare, unsigned timeout_msec);
 
+/*
+ * A benchmark's session (bench-smtp, bench-smtpd): bench_session_start() makes this process the
+ * subreaper of everything it starts (what the daemons fork stays ours to find and stop),
+ * installs SIGINT/SIGTERM/SIGHUP handlers that bench_check_interrupted() turns into die(), and
+ * makes the run directory BASE/tern-bench-NAME.XXXXXX; at exit every process under us is
+ * stopped (SIGKILL after STOP_MSEC) and the directory removed, unless bench_session.keep is set
+ * (-K, or a failure worth a look).
+ */
+typedef struct BenchSession {
+        char dir[256];
+        bool keep;
+        pid_t main_pid;
+        unsigned stop_msec;
+} BenchSession;
+
+extern BenchSession bench_session;
+
+void bench_session_start(const char *base, unsigned stop_msec);
+void bench_check_interrupted(void);
+
+/* bench_check_alive - die, keeping the directory, when one of the N PROCS (pid 0: none) has
+ * exited during run RUN (its files in RUN_DIR) */
+typedef struct BenchProc {
+        pid_t pid;
+        const char *name;
+} BenchProc;
+
+void bench_check_alive(const BenchProc *procs, size_t n, char run, const char *run_dir);
+
 /* bench_syncfs - syncfs() on the file system of PATH: what was written before goes to disk now,
  * not during what is timed next; dies on failure */
 void bench_syncfs(const char *path);

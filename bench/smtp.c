@@ -75,7 +75,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -169,66 +168,24 @@ typedef struct Run {
 static struct {
         const char *qmgr, *smtp, *scache, *discard;
         BenchPostfix pf;
-        char dir[256];
         size_t n;
-        bool keep;
         uint8_t *file; /* the queue file copied for each message */
         size_t file_size;
-        pid_t main_pid;
 } B;
 
-static volatile sig_atomic_t interrupted;
-
 /* ---- processes ------------------------------------------------------------------------------ */
-
-/* cleanup - at exit, in this process only: nothing we started outlives us */
-static void cleanup(void)
-{
-        if (getpid() != B.main_pid)
-                return;
-        bench_stop_under(B.main_pid, 0, STOP_TIMEOUT_MSEC);
-        if (!B.keep && B.dir[0]) {
-                char cmd[400];
-                snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", B.dir);
-                if (system(cmd) != 0)
-                        fprintf(stderr, "%s: could not remove %s\n", bench_name, B.dir);
-        } else if (B.dir[0])
-                fprintf(stderr, "%s: kept %s\n", bench_name, B.dir);
-}
-
-static void on_signal(int sig)
-{
-        interrupted = sig;
-}
-
-static void check_interrupted(void)
-{
-        if (interrupted)
-                die("interrupted", EINTR);
-}
 
 /* check_alive - die when a daemon of the run has exited */
 static void check_alive(const Run *r)
 {
-        const struct {
-                pid_t pid;
-                const char *name;
-        } procs[] = {
+        const BenchProc procs[] = {
                 {r->qmgr.pid, "tern-qmgr"},
                 {r->agent, r->spec->smtp ? "tern-smtp" : "tern-discard"},
                 {r->scache, "tern-scache"},
                 {r->sink, "smtp-sink"},
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(procs); i++) {
-                int status;
-                if (procs[i].pid > 0 && waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
-                        fprintf(stderr, "%s: %s exited (status 0x%x) during run %c; see %s\n", bench_name,
-                                procs[i].name, status, r->spec->letter, r->dir);
-                        B.keep = true;
-                        die("a daemon exited", ECHILD);
-                }
-        }
+        bench_check_alive(procs, ELEMENTSOF(procs), r->spec->letter, r->dir);
 }
 
 /* ---- the spool -------------------------------------------------------------------------------- */
@@ -272,7 +229,7 @@ static void enqueue(const Run *r, size_t n)
                 die("queue_store_open", k);
         for (size_t done = 0; done < n;) {
                 size_t m = MIN((size_t) ENQUEUE_BATCH, n - done);
-                check_interrupted();
+                bench_check_interrupted();
                 for (size_t i = 0; i < m; i++) {
                         k = queue_new(s, &batch[i]);
                         if (k < 0)
@@ -321,11 +278,11 @@ static void find_sink(const char *root, bool fetch)
  * not start */
 static void start_sink(Run *r)
 {
-        bool keep = B.keep;
+        bool keep = bench_session.keep;
 
-        B.keep = true;
+        bench_session.keep = true;
         r->sink = bench_sink_start(&B.pf, r->port, SINK_BACKLOG, r->sink_out, r->sink_log);
-        B.keep = keep;
+        bench_session.keep = keep;
 }
 
 /* ---- tern-qmgr and its log ---------------------------------------------------------------- */
@@ -426,7 +383,7 @@ static void check_drained(const Run *r, const char *transport)
         varlink_reply_done(&reply);
         if (!ok) {
                 print_status(r);
-                B.keep = true;
+                bench_session.keep = true;
                 die("the queue is not empty after every message was removed", EPROTO);
         }
 }
@@ -437,7 +394,7 @@ static void run_setup(Run *r)
 {
         FILE *f;
 
-        snprintf(r->dir, sizeof(r->dir), "%s/%c%u", B.dir, r->spec->letter, r->rep + 1);
+        snprintf(r->dir, sizeof(r->dir), "%s/%c%u", bench_session.dir, r->spec->letter, r->rep + 1);
         snprintf(r->spool, sizeof(r->spool), "%s/spool", r->dir);
         snprintf(r->rt, sizeof(r->rt), "%s/run", r->dir);
         snprintf(r->config, sizeof(r->config), "%s/main.cf", r->dir);
@@ -469,7 +426,7 @@ static void run_stop(Run *r)
 {
         (void) bench_daemon_stop(&r->qmgr);
         r->qmgr.pid = 0;
-        bench_stop_under(B.main_pid, r->sink, STOP_TIMEOUT_MSEC);
+        bench_stop_under(bench_session.main_pid, r->sink, STOP_TIMEOUT_MSEC);
         r->agent = r->scache = 0;
         if (r->sink <= 0)
                 return;
@@ -492,7 +449,7 @@ static void run_stop(Run *r)
         r->res->sessions = c.sess;
         r->res->quits = c.quit;
         r->res->mesgs = c.mesg;
-        bench_stop_under(B.main_pid, 0, STOP_TIMEOUT_MSEC);
+        bench_stop_under(bench_session.main_pid, 0, STOP_TIMEOUT_MSEC);
         r->sink = 0;
 }
 
@@ -545,7 +502,7 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
                 if (r.removed >= B.n)
                         break;
                 if (r.deferred + r.bounced > 0) {
-                        B.keep = true;
+                        bench_session.keep = true;
                         fprintf(stderr,
                                 "%s: run %c: %zu deferred, %zu bounced after %.1f s (%zu of %zu "
                                 "removed); logs in %s\n",
@@ -558,7 +515,7 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
                         last_removed = r.removed;
                         last_progress = now_nsec();
                 } else if (seconds_since(last_progress) > STALL_SEC || seconds_since(t0) > RUN_TIMEOUT_SEC) {
-                        B.keep = true;
+                        bench_session.keep = true;
                         fprintf(stderr,
                                 "%s: run %c: stalled: %zu of %zu removed after %.1f s, none in the last "
                                 "%d s; logs in %s\n",
@@ -568,7 +525,7 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
                         die("the burst did not finish", ETIMEDOUT);
                 }
                 check_alive(&r);
-                check_interrupted();
+                bench_check_interrupted();
                 usleep(POLL_USEC);
         }
         res->seconds = seconds_since(t0);
@@ -584,7 +541,7 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
         if (spec->smtp && res->sent != B.n) {
                 fprintf(stderr, "%s: run %c: tern-smtp logged %zu deliveries as sent, not %zu\n", bench_name,
                         spec->letter, res->sent, B.n);
-                B.keep = true;
+                bench_session.keep = true;
                 die("deliveries missing from the log", EPROTO);
         }
         run_stop(&r);
@@ -592,11 +549,11 @@ static void run_one(const RunSpec *spec, unsigned rep, Result *res)
                 fprintf(stderr,
                         "%s: run %c: smtp-sink received %ld messages, not %zu (sessions %ld); see %s\n",
                         bench_name, spec->letter, res->mesgs, B.n, res->sessions, r.dir);
-                B.keep = true;
+                bench_session.keep = true;
                 die("smtp-sink did not get every message exactly once", EPROTO);
         }
         /* the spool is not needed any more: give the next run's writes a quiet disk */
-        if (!B.keep) {
+        if (!bench_session.keep) {
                 char cmd[400];
                 snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", r.spool);
                 if (system(cmd) != 0)
@@ -744,7 +701,6 @@ int main(int argc, char **argv)
         static Result all[_RUN_MAX][REPEATS_MAX];
         Result res[_RUN_MAX] = {};
         unsigned repeats = DEFAULT_REPEATS;
-        struct sigaction sa = {.sa_handler = on_signal};
         int opt;
 
         B.n = DEFAULT_MESSAGES;
@@ -766,7 +722,7 @@ int main(int argc, char **argv)
                         postfix_root = optarg;
                         break;
                 case 'K':
-                        B.keep = true;
+                        bench_session.keep = true;
                         break;
                 default:
                         return 2;
@@ -787,17 +743,7 @@ int main(int argc, char **argv)
         if (strpbrk(runs, "abc"))
                 find_sink(postfix_root ?: TERN_BUILD_ROOT "/postfix-root", !postfix_root);
 
-        /* what the daemons fork stays ours to find and stop, even when its parent is gone */
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-                die("PR_SET_CHILD_SUBREAPER", errno);
-        B.main_pid = getpid();
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        snprintf(B.dir, sizeof(B.dir), "%s/tern-bench-smtp.XXXXXX", base);
-        if (!mkdtemp(B.dir))
-                die("mkdtemp", errno);
-        atexit(cleanup);
+        bench_session_start(base, STOP_TIMEOUT_MSEC);
         setenv("TERN_LOG", "stderr", 1);
         make_template();
 

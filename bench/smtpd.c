@@ -100,7 +100,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -211,50 +210,17 @@ typedef struct Run {
 static struct {
         const char *smtpd, *qmgr, *smtp, *discard, *flush;
         BenchPostfix pf;
-        char dir[256];
         size_t n, writes;
         unsigned etrn_tries;
-        bool keep, perf, strace;
-        pid_t main_pid;
+        bool perf, strace;
 } B;
 
-static volatile sig_atomic_t interrupted;
-
 /* ---- processes ------------------------------------------------------------------------------ */
-
-/* cleanup - at exit, in this process only: nothing we started outlives us */
-static void cleanup(void)
-{
-        if (getpid() != B.main_pid)
-                return;
-        bench_stop_under(B.main_pid, 0, STOP_TIMEOUT_MSEC);
-        if (!B.keep && B.dir[0]) {
-                char cmd[400];
-                snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", B.dir);
-                if (system(cmd) != 0)
-                        fprintf(stderr, "%s: could not remove %s\n", bench_name, B.dir);
-        } else if (B.dir[0])
-                fprintf(stderr, "%s: kept %s\n", bench_name, B.dir);
-}
-
-static void on_signal(int sig)
-{
-        interrupted = sig;
-}
-
-static void check_interrupted(void)
-{
-        if (interrupted)
-                die("interrupted", EINTR);
-}
 
 /* check_alive - die when a process of the run has exited (smtp-source is waited for elsewhere) */
 static void check_alive(const Run *r)
 {
-        const struct {
-                pid_t pid;
-                const char *name;
-        } procs[] = {
+        const BenchProc procs[] = {
                 {r->smtpd.pid, "tern-smtpd"},
                 {r->qmgr.pid, "tern-qmgr"},
                 {r->agent, r->spec->smtp ? "tern-smtp" : "tern-discard"},
@@ -262,15 +228,7 @@ static void check_alive(const Run *r)
                 {r->sink, "smtp-sink"},
         };
 
-        for (size_t i = 0; i < ELEMENTSOF(procs); i++) {
-                int status;
-                if (procs[i].pid > 0 && waitpid(procs[i].pid, &status, WNOHANG) == procs[i].pid) {
-                        fprintf(stderr, "%s: %s exited (status 0x%x) during run %c; see %s\n", bench_name,
-                                procs[i].name, (unsigned) status, r->spec->letter, r->dir);
-                        B.keep = true;
-                        die("a daemon exited", ECHILD);
-                }
-        }
+        bench_check_alive(procs, ELEMENTSOF(procs), r->spec->letter, r->dir);
 }
 
 /* ---- the daemons ------------------------------------------------------------------------------ */
@@ -367,7 +325,7 @@ static size_t queue_files(const Run *r)
 
 static void run_paths(Run *r)
 {
-        snprintf(r->dir, sizeof(r->dir), "%s/%c%u", B.dir, r->spec->letter, r->rep + 1);
+        snprintf(r->dir, sizeof(r->dir), "%s/%c%u", bench_session.dir, r->spec->letter, r->rep + 1);
         snprintf(r->spool, sizeof(r->spool), "%s/spool", r->dir);
         snprintf(r->rt, sizeof(r->rt), "%s/run", r->dir);
         snprintf(r->config, sizeof(r->config), "%s/main.cf", r->dir);
@@ -436,7 +394,7 @@ static void stop_tern(Run *r)
         r->smtpd.pid = 0;
         (void) bench_daemon_stop(&r->qmgr);
         r->qmgr.pid = 0;
-        bench_stop_under(B.main_pid, r->sink, STOP_TIMEOUT_MSEC);
+        bench_stop_under(bench_session.main_pid, r->sink, STOP_TIMEOUT_MSEC);
         r->agent = r->flush = 0;
 }
 
@@ -515,7 +473,7 @@ static void source_check(Run *r, int status, size_t n)
                         "%s: run %c: smtp-source exited with status 0x%x after %ld of %zu messages; see "
                         "%s\n",
                         bench_name, r->spec->letter, (unsigned) status, count, n, r->source_log);
-                B.keep = true;
+                bench_session.keep = true;
                 die("smtp-source failed", EPROTO);
         }
 }
@@ -603,7 +561,7 @@ static void run_sink_direct(Run *r, Result *res)
         if (c.mesg != (long) B.n) {
                 fprintf(stderr, "%s: run k: smtp-sink received %ld messages, not %zu\n", bench_name, c.mesg,
                         B.n);
-                B.keep = true;
+                bench_session.keep = true;
                 die("smtp-sink did not get every message", EPROTO);
         }
 }
@@ -703,7 +661,7 @@ static void run_smtpd(Run *r, Result *res)
                 if (injected && r->removed >= B.n)
                         break;
                 if (r->deferred + r->bounced > 0) {
-                        B.keep = true;
+                        bench_session.keep = true;
                         fprintf(stderr, "%s: run %c: %zu deferred, %zu bounced after %.1f s; logs in %s\n",
                                 bench_name, r->spec->letter, r->deferred, r->bounced, seconds_since(t0),
                                 r->dir);
@@ -713,7 +671,7 @@ static void run_smtpd(Run *r, Result *res)
                         last = r->removed + r->queued;
                         last_progress = now_nsec();
                 } else if (seconds_since(last_progress) > STALL_SEC || seconds_since(t0) > RUN_TIMEOUT_SEC) {
-                        B.keep = true;
+                        bench_session.keep = true;
                         fprintf(stderr,
                                 "%s: run %c: stalled: %zu queued, %zu removed of %zu after %.1f s, nothing "
                                 "in "
@@ -723,7 +681,7 @@ static void run_smtpd(Run *r, Result *res)
                         die("the run did not finish", ETIMEDOUT);
                 }
                 check_alive(r);
-                check_interrupted();
+                bench_check_interrupted();
                 usleep(POLL_USEC);
         }
         res->e2e_sec = seconds_since(t0);
@@ -742,7 +700,7 @@ static void run_smtpd(Run *r, Result *res)
                         "the queue; logs in %s\n",
                         bench_name, r->spec->letter, r->queued, r->sent, r->removed, B.n, queue_files(r),
                         r->dir);
-                B.keep = true;
+                bench_session.keep = true;
                 die("the messages do not add up", EPROTO);
         }
         stop_tern(r);
@@ -753,7 +711,7 @@ static void run_smtpd(Run *r, Result *res)
                 if (c.mesg != (long) B.n) {
                         fprintf(stderr, "%s: run %c: smtp-sink received %ld messages, not %zu; see %s\n",
                                 bench_name, r->spec->letter, c.mesg, B.n, r->dir);
-                        B.keep = true;
+                        bench_session.keep = true;
                         die("smtp-sink did not get every message exactly once", EPROTO);
                 }
         }
@@ -875,13 +833,13 @@ static void wait_for(Run *r, bool (*cond)(Run *r), const char *what)
                 if (cond(r))
                         return;
                 if (seconds_since(t0) > STALL_SEC) {
-                        B.keep = true;
+                        bench_session.keep = true;
                         fprintf(stderr, "%s: run e: %s after %d s; logs in %s\n", bench_name, what,
                                 STALL_SEC, r->dir);
                         die("run e stalled", ETIMEDOUT);
                 }
                 check_alive(r);
-                check_interrupted();
+                bench_check_interrupted();
                 usleep(POLL_USEC);
         }
 }
@@ -931,7 +889,7 @@ static void run_etrn(Run *r, EtrnResult *res)
                         snprintf(res->reply, sizeof(res->reply), "%s", line);
                 if (!streq(line, "250 Queuing started")) {
                         fprintf(stderr, "%s: run e: ETRN site.test: %s\n", bench_name, line);
-                        B.keep = true;
+                        bench_session.keep = true;
                         die("ETRN was not answered 250 Queuing started", EPROTO);
                 }
                 while (sc.mesg < SITE_MESSAGES) {
@@ -939,7 +897,7 @@ static void run_etrn(Run *r, EtrnResult *res)
                                 fprintf(stderr,
                                         "%s: run e: smtp-sink has %ld of %d messages %d s after ETRN\n",
                                         bench_name, sc.mesg, SITE_MESSAGES, STALL_SEC);
-                                B.keep = true;
+                                bench_session.keep = true;
                                 die("ETRN did not deliver the site's messages", ETIMEDOUT);
                         }
                         check_alive(r);
@@ -964,7 +922,7 @@ static void run_etrn(Run *r, EtrnResult *res)
                 if (sc.mesg != SITE_MESSAGES) {
                         fprintf(stderr, "%s: run e: smtp-sink received %ld messages, not %d\n", bench_name,
                                 sc.mesg, SITE_MESSAGES);
-                        B.keep = true;
+                        bench_session.keep = true;
                         die("smtp-sink did not get the site's messages exactly once", EPROTO);
                 }
                 res->tries++;
@@ -974,7 +932,7 @@ static void run_etrn(Run *r, EtrnResult *res)
         if (r->removed != removed || r->bounced != 0) {
                 fprintf(stderr, "%s: run e: %zu removed, %zu bounced; expected %zu removed; logs in %s\n",
                         bench_name, r->removed, r->bounced, removed, r->dir);
-                B.keep = true;
+                bench_session.keep = true;
                 die("run e: the messages do not add up", EPROTO);
         }
 }
@@ -1026,7 +984,7 @@ static void run_one(RunKind k, unsigned rep, Result *res, EtrnResult *etrn_res)
                 break;
         }
         /* the spool is not needed any more: give the next run a quiet disk */
-        if (!B.keep) {
+        if (!bench_session.keep) {
                 char cmd[400];
                 snprintf(cmd, sizeof(cmd), "rm -rf -- '%s'", r.spool);
                 if (system(cmd) != 0)
@@ -1299,7 +1257,6 @@ int main(int argc, char **argv)
         static EtrnResult etrn_res;
         bool ran[_RUN_MAX] = {};
         unsigned repeats = DEFAULT_REPEATS;
-        struct sigaction sa = {.sa_handler = on_signal};
         char scratch[300];
         int opt;
 
@@ -1330,7 +1287,7 @@ int main(int argc, char **argv)
                         postfix_root = optarg;
                         break;
                 case 'K':
-                        B.keep = true;
+                        bench_session.keep = true;
                         break;
                 default:
                         return 2;
@@ -1364,19 +1321,9 @@ int main(int argc, char **argv)
                 return 77;
         }
 
-        /* what the daemons fork stays ours to find and stop, even when its parent is gone */
-        if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
-                die("PR_SET_CHILD_SUBREAPER", errno);
-        B.main_pid = getpid();
-        sigaction(SIGINT, &sa, NULL);
-        sigaction(SIGTERM, &sa, NULL);
-        sigaction(SIGHUP, &sa, NULL);
-        snprintf(B.dir, sizeof(B.dir), "%s/tern-bench-smtpd.XXXXXX", base);
-        if (!mkdtemp(B.dir))
-                die("mkdtemp", errno);
-        atexit(cleanup);
+        bench_session_start(base, STOP_TIMEOUT_MSEC);
         setenv("TERN_LOG", "stderr", 1);
-        snprintf(scratch, sizeof(scratch), "%s/perf-check", B.dir);
+        snprintf(scratch, sizeof(scratch), "%s/perf-check", bench_session.dir);
         B.perf = bench_perf_works(BENCH_PERF_SYNC_EVENTS, scratch);
         B.strace = system("strace -V >/dev/null 2>&1") == 0;
         if (strchr(runs, 't') && !B.strace)
