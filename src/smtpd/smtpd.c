@@ -64,14 +64,6 @@ static int on_accept(sd_event_source *source, int fd, uint32_t revents, void *us
                                 log_warning("accept: %s", strerror(errno));
                         break;
                 }
-                if (peer.ss_family != AF_INET && peer.ss_family != AF_INET6) {
-                        /* a UNIX socket from a test harness: serve it as a loopback client */
-                        struct sockaddr_in *a = (struct sockaddr_in *) &peer;
-                        memset(&peer, 0, sizeof(peer));
-                        a->sin_family = AF_INET;
-                        a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-                        len = sizeof(*a);
-                }
                 d->n_connections++;
                 (void) smtpd_session_start(d, cfd, &peer, len);
         }
@@ -178,9 +170,10 @@ static int smtpd_listen(Service *svc, int n_fds, void *userdata)
                 for (int i = 0; i < n_fds; i++) {
                         int fd = SD_LISTEN_FDS_START + i;
 
-                        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0)
+                        /* TCP only: a client's address decides what it may do (mynetworks) */
+                        if (sd_is_socket_inet(fd, AF_UNSPEC, SOCK_STREAM, 1, 0) <= 0)
                                 return log_error_errno(EINVAL, "descriptor %d from systemd is not a listening "
-                                                               "stream socket", fd);
+                                                               "TCP socket", fd);
                         (void) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
                         r = add_listener(d, fd);
                         if (r < 0)
