@@ -38,17 +38,14 @@ What is tested (numbered as the methods are):
   6. real clients: swaks, Postfix's smtp-source (50 messages, 50 queue files);
   7. the whole path tern-smtpd -> tern-qmgr (triggered by tern-smtpd) -> tern-smtp -> smtp-sink;
   8. under systemd-socket-activate: the passed socket is served (and nothing else bound), the
-     dialogue works, SIGTERM with a session open stops it cleanly;
+     dialogue works, SIGTERM with a session open stops it cleanly; a UNIX socket is refused;
   9. configuration errors stop the daemon at start, naming the parameter.
 Every daemon must exit 0 on SIGTERM with no sanitizer report (harness.py), and no temporary file
 may be left in incoming/ when a test ends.
 
-Five methods FAIL on purpose, for differences from Postfix described in their docstrings:
-test_02f_helo_name_neutered (the HELO argument goes into Received: unneutered),
-test_04h_recipient_overshoot (no smtpd_recipient_overshoot_limit),
-test_04q_replies_before_quit_are_kept (replies still queued when QUIT comes are dropped),
-test_04s_soft_error_limit (no sleep-on-anything past the soft error limit),
-test_09c_missing_table (the message does not name the parameter).
+Five methods began as failing tests of differences from Postfix, since fixed in tern-smtpd:
+test_02f_helo_name_neutered, test_04h_recipient_overshoot, test_04q_replies_before_quit_are_kept,
+test_04s_soft_error_limit, test_09c_missing_table.
 
 Binaries: $TERN_SMTPD, $TERN_QMGR, $TERN_SMTP; $TERN_BUILD_ROOT for postfix-root.
 """
@@ -1428,6 +1425,32 @@ class SocketActivated(SmtpdTestCase):
         self.assertEqual(c.rest(), "")
         self.assertEqual(self.queued(), [qid])
         self.assertEqual(self.temp_files(), [])
+
+    def test_08b_unix_socket_refused(self):
+        """A UNIX socket passed by mistake stops tern-smtpd at start: a client's address decides
+        what it may do, and a UNIX socket has none (it must not become a loopback client)."""
+        self.configure()
+        path = os.path.join(self.tmp, "smtpd.sock")
+        argv = ["systemd-socket-activate", "-l", path]
+        for kv in sorted(self.env().items()):
+            if kv[0] != "PATH":
+                argv += ["-E", "%s=%s" % kv]
+        p = subprocess.Popen(argv + [SMTPD, "-c", self.conf_path], env=self.env(), stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+        try:
+            # systemd-socket-activate starts the program at the first connection
+            self.assertTrue(wait_until(lambda: os.path.exists(path), START_TIMEOUT))
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as u:
+                u.connect(path)
+                _, err = p.communicate(timeout=EXIT_TIMEOUT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        err = err.decode(errors="replace")
+        self.assertNotEqual(p.returncode, 0, err)
+        self.assertIn("is not a listening TCP socket", err)
+        self.assertNotRegex(err, SANITIZER_RE)
 
 
 # ---- 9: configuration errors ----------------------------------------------------------------------
