@@ -804,7 +804,7 @@ static void on_committed(QueueCommitWaiter *w, int error)
 
         s->committing = false;
         if (error < 0) {
-                log_session(s, LOG_WARNING, "warning: %s: cannot queue the message: %s", session_queue_id(s),
+                log_session(s, LOG_WARNING, "%s: cannot queue the message: %s", session_queue_id(s),
                             strerror(-error));
                 reply(s, 451, "4.3.0 Error: queue file write error");
         } else {
