@@ -39,7 +39,9 @@ What is tested (numbered as the methods are):
   7. the whole path tern-smtpd -> tern-qmgr (triggered by tern-smtpd) -> tern-smtp -> smtp-sink;
   8. under systemd-socket-activate: the passed socket is served (and nothing else bound), the
      dialogue works, SIGTERM with a session open stops it cleanly; a UNIX socket is refused;
-  9. configuration errors stop the daemon at start, naming the parameter.
+  9. configuration errors stop the daemon at start, naming the parameter;
+ 10. a full spool (a tmpfs in a private mount namespace; root only): 451 at the end of DATA, no
+     250, nothing left, and the next small message still fits.
 Every daemon must exit 0 on SIGTERM with no sanitizer report (harness.py), and no temporary file
 may be left in incoming/ when a test ends.
 
@@ -1451,6 +1453,47 @@ class SocketActivated(SmtpdTestCase):
         self.assertNotEqual(p.returncode, 0, err)
         self.assertIn("is not a listening TCP socket", err)
         self.assertNotRegex(err, SANITIZER_RE)
+
+
+# ---- 10: a full spool -------------------------------------------------------------------------------
+
+class FullDisk(SmtpdTestCase):
+    def test_10_full_disk(self):
+        """tern-smtpd in its own mount namespace with a 256 KiB tmpfs as the spool: a 512 KiB
+        message gets "451 4.3.0 Error: queue file write error" at the end of DATA (never a 250
+        for a file that is not on disk), nothing of it is left, and a small message still goes
+        in afterwards."""
+        if os.getuid() != 0:
+            self.skipTest("mounting a tmpfs spool needs root")
+        probe = subprocess.run(["unshare", "-m", "true"], capture_output=True)
+        if probe.returncode != 0:
+            self.skipTest("unshare -m is not available here: %s" % probe.stderr.decode().strip())
+        self.configure(message_size_limit=str(4 * 1024 * 1024))        # the disk, not the limit, refuses
+        script = 'mount -t tmpfs -o size=256k,mode=0700 tern-test-spool "$0" && exec "$@"'
+        d = self.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", script, self.spool,
+                        SMTPD, "-c", self.conf_path], self.env())
+        self.assertTrue(wait_until(lambda: listening(self.port) or not d.running(), START_TIMEOUT), self.stderr())
+        self.assertTrue(d.running(), self.stderr())
+        # the daemon's view of the spool: its mount namespace, through /proc/PID/root
+        incoming = "/proc/%d/root%s/incoming" % (d.pid, self.spool)
+        self.assertTrue(wait_until(lambda: os.path.isdir(incoming), START_TIMEOUT))
+        self.assertEqual(os.listdir(self.spool), [], "the tmpfs is not private")
+
+        c = self.connect()
+        c.send(b"EHLO client.test\r\nMAIL FROM:<s@client.test>\r\nRCPT TO:<u@mail.test>\r\nDATA\r\n")
+        self.assertEqual(c.replies(4)[-1], "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"Subject: big\r\n\r\n" + (b"z" * 98 + b"\r\n") * (512 * 1024 // 100) + b".\r\n")
+        self.assertEqual(c.reply(), "451 4.3.0 Error: queue file write error")
+        self.assertEqual(os.listdir(incoming), [])
+        self.assertIn("cannot write the queue file", self.stderr())
+        # the session goes on, and a small message fits: the failed one took no space with it
+        self.assertEqual(c.cmd("MAIL FROM:<s@client.test>"), "250 2.1.0 Ok")
+        self.assertEqual(c.cmd("RCPT TO:<u@mail.test>"), "250 2.1.5 Ok")
+        self.assertEqual(c.cmd("DATA"), "354 End data with <CR><LF>.<CR><LF>")
+        c.send(b"Subject: small\r\n\r\nfits\r\n.\r\n")
+        m = QUEUED_RE.match(c.reply())
+        self.assertTrue(m, "no queue ID")
+        self.assertEqual(os.listdir(incoming), [m.group(1)])
 
 
 # ---- 9: configuration errors ----------------------------------------------------------------------
