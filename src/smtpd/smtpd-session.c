@@ -53,6 +53,9 @@ typedef enum SessionState {
         ST_CLOSING,
 } SessionState;
 
+/* smtpd_forbid_bare_newline = reject (smtpd.c's "550 5.5.2 Error: bare <LF> received") */
+static const SmtpdReply bare_lf_reply = { .code = 550, .dsn = "5.5.2", .text = "Error: bare <LF> received" };
+
 /* Postfix's command table order, for the disconnect line */
 static const SmtpdVerb stats_order[] = {
         SMTPD_HELO, SMTPD_EHLO, SMTPD_MAIL, SMTPD_RCPT, SMTPD_DATA, SMTPD_RSET, SMTPD_NOOP,
@@ -76,8 +79,6 @@ struct SmtpdSession {
         SmtpdPeerLookup *lookup;
 
         /* the client */
-        struct sockaddr_storage peer;
-        socklen_t peer_len;
         int family;
         uint8_t addr[16];
         char addr_text[INET6_ADDRSTRLEN];
@@ -111,9 +112,8 @@ struct SmtpdSession {
         int data_error;                 /* content refused: answered at the end of DATA */
         uint64_t data_bytes;
 
-        /* ETRN */
+        /* ETRN: the call to tern-flush under way (its callback ignores any other client) */
         VarlinkClient *flush;
-        bool flush_cancelled;
         char etrn_site[DOMAIN_NAME_MAX + 3];
 
         /* counters */
@@ -288,16 +288,26 @@ static void transaction_reset(SmtpdSession *s)
         s->data_bytes = 0;
 }
 
+/* etrn_drop - forget the call to tern-flush; its callback, run now or later, is not ours */
+static void etrn_drop(SmtpdSession *s)
+{
+        varlink_client_free(TAKE_PTR(s->flush));
+}
+
+/* etrn_unreachable - §1.11: whatever went wrong talking to tern-flush */
+static void etrn_unreachable(SmtpdSession *s)
+{
+        log_warning("unable to talk to fast flush service");
+        reply(s, 458, "Unable to queue messages");
+}
+
 static void session_free(SmtpdSession *s)
 {
         Smtpd *d = s->d;
 
         if (s->lookup)
                 smtpd_peer_lookup_abandon(s->lookup);
-        if (s->flush) {
-                s->flush_cancelled = true;
-                s->flush = varlink_client_free(s->flush);
-        }
+        etrn_drop(s);
         transaction_reset(s);
         sd_event_source_disable_unref(s->io);
         sd_event_source_disable_unref(s->timer);
@@ -344,10 +354,8 @@ static int on_timeout(sd_event_source *source, uint64_t usec, void *userdata)
 
         if (s->state == ST_WAIT && s->flush) {
                 /* tern-flush did not answer in time */
-                s->flush_cancelled = true;
-                s->flush = varlink_client_free(s->flush);
-                log_warning("unable to talk to fast flush service");
-                reply(s, 458, "Unable to queue messages");
+                etrn_drop(s);
+                etrn_unreachable(s);
                 s->state = ST_COMMAND;
                 session_update(s);
                 return 0;
@@ -827,10 +835,8 @@ static void data_end(SmtpdSession *s)
         s->state = ST_COMMAND;
         s->where = "END-OF-MESSAGE";
         if (s->data_bare_lf) {
-                static const SmtpdReply bare = { .code = 550, .dsn = "5.5.2", .text = "Error: bare <LF> received" };
-
-                log_reject(s, "reject", "END-OF-MESSAGE", &bare, NULL);
-                reply_smtpd(s, &bare);
+                log_reject(s, "reject", s->where, &bare_lf_reply, NULL);
+                reply_smtpd(s, &bare_lf_reply);
                 transaction_reset(s);
                 s->state = ST_CLOSING;
                 return;
@@ -867,11 +873,17 @@ static void data_end(SmtpdSession *s)
         queue_commit_join(s->d->committer, &s->waiter);
 }
 
+/* bare_lf_mode - smtpd_forbid_bare_newline for this client (its exclusions: "no") */
+static SmtpdBareLf bare_lf_mode(const SmtpdSession *s)
+{
+        return s->bare_lf_excluded ? SMTPD_BARE_LF_NO : s->d->bare_lf;
+}
+
 /* data_line - one line (or piece) of content */
 static void data_line(SmtpdSession *s, const SmtpdLine *line)
 {
-        const Smtpd *d = s->d;
-        bool first = !s->data_in_piece, bare_lf_checked = !s->bare_lf_excluded && d->bare_lf != SMTPD_BARE_LF_NO;
+        SmtpdBareLf mode = bare_lf_mode(s);
+        bool first = !s->data_in_piece;
         const char *p = line->data;
         size_t n = line->len;
         int r;
@@ -883,11 +895,11 @@ static void data_line(SmtpdSession *s, const SmtpdLine *line)
                 s->data_in_piece = false;
                 /* The end: "." alone; with bare LFs forbidden only <CR><LF>.<CR><LF> */
                 if (first && n == 1 && p[0] == '.' &&
-                    (!bare_lf_checked || (!line->bare_lf && s->data_prev_crlf))) {
+                    (mode == SMTPD_BARE_LF_NO || (!line->bare_lf && s->data_prev_crlf))) {
                         data_end(s);
                         return;
                 }
-                if (line->bare_lf && bare_lf_checked && d->bare_lf == SMTPD_BARE_LF_REJECT)
+                if (line->bare_lf && mode == SMTPD_BARE_LF_REJECT)
                         s->data_bare_lf = true;
                 s->data_prev_crlf = !line->bare_lf;
         }
@@ -905,12 +917,12 @@ static int on_etrn_reply(VarlinkClient *c, VarlinkReply *rep, int error, void *u
 {
         SmtpdSession *s = userdata;
 
-        if (s->flush_cancelled)
-                return 0;
-        if (error < 0 || !rep) {
-                log_warning("unable to talk to fast flush service");
-                reply(s, 458, "Unable to queue messages");
-        } else if (!rep->error) {
+        if (c != s->flush)
+                return 0;       /* dropped (etrn_drop): the session has moved on, or is gone */
+        etrn_drop(s);           /* freed once this callback returns */
+        if (error < 0 || !rep)
+                etrn_unreachable(s);
+        else if (!rep->error) {
                 reply(s, 250, "Queuing started");
                 s->cmd_ok[SMTPD_ETRN]++;
         } else if (streq(rep->error, "io.tern.Flush.NotEligible")) {
@@ -919,12 +931,8 @@ static int on_etrn_reply(VarlinkClient *c, VarlinkReply *rep, int error, void *u
         } else if (streq(rep->error, "io.tern.Flush.InvalidSite")) {
                 log_warning("bad ETRN %.100s... from %s", s->etrn_site, s->namaddr);
                 reply(s, 458, "Unable to queue messages");
-        } else {
-                log_warning("unable to talk to fast flush service");
-                reply(s, 458, "Unable to queue messages");
-        }
-        s->flush_cancelled = true;      /* any later callback (the free below) is not ours */
-        s->flush = varlink_client_free(s->flush);
+        } else
+                etrn_unreachable(s);
         s->state = ST_COMMAND;
         session_update(s);
         return 0;
@@ -957,16 +965,13 @@ static bool cmd_etrn(SmtpdSession *s, const char *arg)
         if (!check_list(s, s->d->etrn_restrictions, &ck, "ETRN", NULL))
                 return false;
 
-        s->flush_cancelled = false;
         q = varlink_client_connect_event(s->d->flush_socket, s->d->event, 0, &s->flush);
         if (q >= 0)
                 q = varlink_client_invoke(s->flush, "io.tern.Flush.SendSite", json_pack("{s:s}", "site", s->etrn_site),
                                           NULL, 0, 0, on_etrn_reply, s);
         if (q < 0) {
-                s->flush_cancelled = true;
-                s->flush = varlink_client_free(s->flush);
-                log_warning("unable to talk to fast flush service");
-                reply(s, 458, "Unable to queue messages");
+                etrn_drop(s);
+                etrn_unreachable(s);
                 return false;
         }
         s->state = ST_WAIT;
@@ -997,11 +1002,9 @@ static void command(SmtpdSession *s, const SmtpdLine *line)
         bool ok = false;
         int q;
 
-        if (line->bare_lf && !s->bare_lf_excluded && s->d->bare_lf == SMTPD_BARE_LF_REJECT) {
-                static const SmtpdReply bare = { .code = 550, .dsn = "5.5.2", .text = "Error: bare <LF> received" };
-
-                log_reject(s, "reject", s->where, &bare, NULL);
-                reply_smtpd(s, &bare);
+        if (line->bare_lf && bare_lf_mode(s) == SMTPD_BARE_LF_REJECT) {
+                log_reject(s, "reject", s->where, &bare_lf_reply, NULL);
+                reply_smtpd(s, &bare_lf_reply);
                 s->state = ST_CLOSING;
                 return;
         }
@@ -1149,6 +1152,7 @@ static size_t client_connections(const SmtpdSession *s)
 static void greet(SmtpdSession *s)
 {
         const Smtpd *d = s->d;
+        size_t n;
 
         snprintf(s->namaddr, sizeof(s->namaddr), "%s[%s]", s->name, s->addr_text);
         s->state = ST_COMMAND;
@@ -1157,9 +1161,8 @@ static void greet(SmtpdSession *s)
 
         if (d->client_connection_limit > 0 &&
             !smtpd_netlist_match(&d->event_limit_exceptions, s->family, s->addr) &&
-            client_connections(s) > d->client_connection_limit) {
-                log_warning("Connection concurrency limit exceeded: %zu from %s for service smtp",
-                            client_connections(s), s->namaddr);
+            (n = client_connections(s)) > d->client_connection_limit) {
+                log_warning("Connection concurrency limit exceeded: %zu from %s for service smtp", n, s->namaddr);
                 reply(s, 421, "4.7.0 %s Error: too many connections from %s", d->myhostname, s->addr_text);
                 s->state = ST_CLOSING;
         } else
@@ -1199,8 +1202,6 @@ int smtpd_session_start(Smtpd *d, int fd, const struct sockaddr_storage *peer, s
                 d->sessions->prev = s;
         d->sessions = s;
         d->n_sessions++;
-        memcpy(&s->peer, peer, MIN(peer_len, (socklen_t) sizeof(s->peer)));
-        s->peer_len = peer_len;
 
         if (peer->ss_family == AF_INET6) {
                 const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *) peer;
@@ -1247,7 +1248,7 @@ int smtpd_session_start(Smtpd *d, int fd, const struct sockaddr_storage *peer, s
         (void) sd_event_source_set_enabled(s->timer, SD_EVENT_OFF);
 
         if (d->peername_lookup &&
-            smtpd_peer_lookup_start(d->event, (const struct sockaddr *) &s->peer, s->peer_len, on_peer_name, s,
+            smtpd_peer_lookup_start(d->event, (const struct sockaddr *) peer, peer_len, on_peer_name, s,
                                     &s->lookup) >= 0)
                 return 0;
         greet(s);       /* no lookup (or none possible): "unknown" */
