@@ -115,22 +115,15 @@ static int bind_one(Smtpd *d, const char *spec, char *desc, size_t desc_size)
                 port = colon + 1;
         }
         if (*host == '\0' || strcasecmp(host, "all") == 0) {
-                host = NULL;
-                hints.ai_family = AF_INET6;     /* dual-stack: IPv4 clients arrive mapped */
-        }
-        r = getaddrinfo(host, port, &hints, &res);
-        if (r == 0 && !host) {
-                /* every address: dual-stack IPv6, or IPv4 alone on a kernel without IPv6 */
+                /* every address: dual-stack IPv6 (IPv4 clients arrive mapped), or IPv4 alone on a
+                 * kernel without IPv6 */
                 int probe = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
-                if (probe < 0) {
-                        freeaddrinfo(res);
-                        res = NULL;
-                        hints.ai_family = AF_INET;
-                        r = getaddrinfo(NULL, port, &hints, &res);
-                } else
-                        safe_close(probe);
+                hints.ai_family = probe >= 0 ? AF_INET6 : AF_INET;
+                safe_close(probe);
+                host = NULL;
         }
+        r = getaddrinfo(host, port, &hints, &res);
         if (r != 0)
                 return log_error_errno(EINVAL, "smtpd_listen: bad address \"%s\": %s", spec, gai_strerror(r));
         for (struct addrinfo *a = res; a; a = a->ai_next) {
