@@ -1218,30 +1218,26 @@ static int cleanup_received(Cleanup *c, const char *queue_id, const char *date, 
 {
         int r;
 
-        if (!(c->flags & CLEANUP_SMTP))
-                return (r = queue_buf_putf(out, REC_TYPE_NORM, "Received: by %s (tern, from userid %lu)",
-                                           c->myhostname, (unsigned long)c->uid)) < 0
-                               ? r
-                               : queue_buf_putf(out, REC_TYPE_NORM, "\tid %s; %s", queue_id, date);
+        if (!(c->flags & CLEANUP_SMTP)) {
+                r = queue_buf_putf(out, REC_TYPE_NORM, "Received: by %s (tern, from userid %lu)", c->myhostname,
+                                   (unsigned long)c->uid);
+                return r < 0 ? r : queue_buf_putf(out, REC_TYPE_NORM, "\tid %s; %s", queue_id, date);
+        }
 
         const char *name = strempty(c->log_client_name), *addr = strempty(c->log_client_address);
         const char *helo = !isempty(c->log_helo_name) ? c->log_helo_name : name;
         const char *proto = !isempty(c->log_protocol_name) ? c->log_protocol_name : "SMTP";
+        bool one = c->n_rcpts == 1;
 
         r = queue_buf_putf(out, REC_TYPE_NORM, "Received: from %s (%s [%s%s])", helo, name,
                            strchr(addr, ':') ? "IPv6:" : "", addr);
-        if (r < 0)
-                return r;
-        if (c->n_rcpts == 1) {
-                if ((r = queue_buf_putf(out, REC_TYPE_NORM, "\tby %s (tern) with %s id %s", c->myhostname, proto,
-                                        queue_id)) < 0)
-                        return r;
-                return queue_buf_putf(out, REC_TYPE_NORM, "\tfor <%s>; %s", c->rcpts[0].addr, date);
-        }
-        if ((r = queue_buf_putf(out, REC_TYPE_NORM, "\tby %s (tern) with %s id %s;", c->myhostname, proto,
-                                queue_id)) < 0)
-                return r;
-        return queue_buf_putf(out, REC_TYPE_NORM, "\t%s", date);
+        if (r >= 0)
+                r = queue_buf_putf(out, REC_TYPE_NORM, "\tby %s (tern) with %s id %s%s", c->myhostname, proto,
+                                   queue_id, one ? "" : ";");
+        if (r >= 0)
+                r = one ? queue_buf_putf(out, REC_TYPE_NORM, "\tfor <%s>; %s", c->rcpts[0].addr, date)
+                        : queue_buf_putf(out, REC_TYPE_NORM, "\t%s", date);
+        return r;
 }
 
 /* cleanup_build - write the queue file records; OUT is rolled back by the caller on error */
