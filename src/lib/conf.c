@@ -1996,8 +1996,8 @@ finish:
         return r;
 }
 
-/* conf_load - read PATH into memory and load it (PATH NULL: defaults only) */
-int conf_load(const char *path, const char *program, Conf **ret, char **ret_error)
+/* conf_read_text - see conf.h */
+int conf_read_text(const char *path, size_t max, char **ret, size_t *ret_len)
 {
         _cleanup_(closep) int fd = -EBADF;
         _cleanup_(freep) char *text = NULL;
@@ -2005,56 +2005,62 @@ int conf_load(const char *path, const char *program, Conf **ret, char **ret_erro
         size_t n = 0, allocated = 0;
         int r;
 
-        if (!ret)
-                return -EINVAL;
-        if (!path)
-                return conf_load_string("", 0, "(defaults)", program, ret, ret_error);
-
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-        if (fd < 0) {
-                r = -errno;
-                goto io_error;
-        }
-        if (fstat(fd, &st) < 0) {
-                r = -errno;
-                goto io_error;
-        }
-        if (S_ISDIR(st.st_mode)) {
-                r = -EISDIR;
-                goto io_error;
-        }
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (S_ISDIR(st.st_mode))
+                return -EISDIR;
         for (;;) {
                 ssize_t k;
 
                 if (n == allocated) {
-                        if (allocated >= CONF_FILE_MAX) {
-                                if (ret_error && asprintf(ret_error, "%s: file too large (max %u bytes)",
-                                                          path, CONF_FILE_MAX) < 0)
-                                        *ret_error = NULL;
+                        if (allocated >= max)
                                 return -EFBIG;
-                        }
-                        r = grow(&text, &allocated,
-                                 MIN(MAX(allocated * 2, (size_t)4096), (size_t)CONF_FILE_MAX), 1);
+                        r = grow(&text, &allocated, MIN(MAX(allocated * 2, (size_t)4096), max), 1);
                         if (r < 0)
-                                goto io_error;
+                                return r;
                 }
                 k = read(fd, text + n, allocated - n);
                 if (k < 0) {
                         if (errno == EINTR)
                                 continue;
-                        r = -errno;
-                        goto io_error;
+                        return -errno;
                 }
                 if (k == 0)
                         break;
                 n += (size_t)k;
         }
-        return conf_load_string(text ? text : "", n, path, program, ret, ret_error);
+        *ret = TAKE_PTR(text);
+        *ret_len = n;
+        return 0;
+}
 
-io_error:
-        if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
-                *ret_error = NULL;
-        return r;
+/* conf_load - read PATH into memory and load it (PATH NULL: defaults only) */
+int conf_load(const char *path, const char *program, Conf **ret, char **ret_error)
+{
+        _cleanup_(freep) char *text = NULL;
+        size_t n = 0;
+        int r;
+
+        if (!ret)
+                return -EINVAL;
+        if (!path)
+                return conf_load_string("", 0, "(defaults)", program, ret, ret_error);
+
+        r = conf_read_text(path, CONF_FILE_MAX, &text, &n);
+        if (r == -EFBIG) {
+                if (ret_error && asprintf(ret_error, "%s: file too large (max %u bytes)", path, CONF_FILE_MAX) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        if (r < 0) {
+                if (ret_error && asprintf(ret_error, "%s: %s", path, strerror(-r)) < 0)
+                        *ret_error = NULL;
+                return r;
+        }
+        return conf_load_string(text ? text : "", n, path, program, ret, ret_error);
 }
 
 /* conf_warnings - the warnings gathered while loading */

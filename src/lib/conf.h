@@ -60,6 +60,9 @@ const ConfParam *conf_param_find(const char *name);
  * malloc'ed text "FILE:LINE: parameter NAME: reason" (or "FILE: strerror" for I/O errors).
  */
 int conf_load(const char *path, const char *program, Conf **ret, char **ret_error);
+/* conf_read_text - the whole file PATH (main.cf, an access table) into *RET (malloc'ed, NULL when
+ * empty; not NUL-terminated) and *RET_LEN; -EFBIG over MAX bytes, -EISDIR, -errno */
+int conf_read_text(const char *path, size_t max, char **ret, size_t *ret_len);
 
 /* conf_load_string - the same over bytes in memory; FILENAME is used in messages only */
 int conf_load_string(const char *text, size_t len, const char *filename, const char *program,

@@ -5,7 +5,6 @@
  * queue store and its group commit. Anything wrong stops the daemon with the parameter's name.
  */
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -80,52 +79,6 @@ static int local_addresses(SmtpdNetList *ret)
 /* The longest access table read (a texthash file is for a few hundred sites, not a database). */
 #define SMTPD_TABLE_MAX (16U * 1024U * 1024U)
 
-/* read_text - the whole file PATH, malloc'ed, with its size */
-static int read_text(const char *path, char **ret, size_t *ret_len)
-{
-        _cleanup_(freep) char *text = NULL;
-        size_t len = 0, cap = 0;
-        int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), r = 0;
-
-        if (fd < 0)
-                return -errno;
-        for (;;) {
-                ssize_t k;
-
-                if (len == cap) {
-                        char *p;
-
-                        cap = cap ? cap * 2 : 4096;
-                        if (cap > SMTPD_TABLE_MAX + 1) {
-                                r = -EFBIG;
-                                break;
-                        }
-                        p = realloc(text, cap);
-                        if (!p) {
-                                r = -ENOMEM;
-                                break;
-                        }
-                        text = p;
-                }
-                k = read(fd, text + len, cap - len);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k < 0) {
-                        r = -errno;
-                        break;
-                }
-                if (k == 0)
-                        break;
-                len += (size_t) k;
-        }
-        safe_close(fd);
-        if (r < 0)
-                return r;
-        *ret = TAKE_PTR(text);
-        *ret_len = len;
-        return 0;
-}
-
 /* load_tables - every check_*_access table that the restriction lists LISTS (parameters NAMES)
  * name: texthash:/path only, each read once */
 static int load_tables(Smtpd *d, const char *const *names, char *const *const *lists, size_t n_lists)
@@ -157,7 +110,7 @@ static int load_tables(Smtpd *d, const char *const *names, char *const *const *l
                         if (strncmp(table, "texthash:", 9) != 0)
                                 return log_error_errno(EINVAL, "parameter %s: table %s: only texthash:/path "
                                                                "tables are supported", names[i], table);
-                        r = read_text(table + 9, &text, &len);
+                        r = conf_read_text(table + 9, SMTPD_TABLE_MAX, &text, &len);
                         if (r < 0)
                                 return log_error_errno(r, "parameter %s: table %s: %m", names[i], table);
                         r = smtpd_access_table_parse(text, len, false, &d->tables[n], &line, &reason);
